@@ -1,0 +1,173 @@
+"""The log-mel front end: its parameters and the torch module that computes it.
+
+The parameters travel with every spectrogram table and every model, so features
+are never computed from spectrograms made with other settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio
+
+
+class FrontEndMismatch(ValueError):
+    """Spectrograms or a model were made with other front-end settings."""
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """Log-mel spectrogram settings (paper defaults: 12 kHz, 512-point FFT, hop 256, 96 bins, 29 s).
+
+    Frames are centred (zero padding of n_fft/2 at both ends, as librosa), the
+    window is a periodic Hann, the mel filterbank is librosa's Slaney one, and
+    values are 10*log10(max(power, amin)) in decibels.
+    """
+
+    sample_rate: int = 12000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    f_min: float = 0.0
+    f_max: float = 6000.0
+    duration: float = 29.0
+    amin: float = 1e-10
+
+    def __post_init__(self) -> None:
+        if self.f_max > self.sample_rate / 2:
+            raise ValueError(f"frontend.f_max {self.f_max} Hz is above Nyquist ({self.sample_rate / 2} Hz)")
+        if not 0 <= self.f_min < self.f_max:
+            raise ValueError(f"frontend.f_min {self.f_min} must be in [0, f_max={self.f_max})")
+        if self.n_samples < self.n_fft:
+            raise ValueError(f"frontend.duration {self.duration} s is shorter than one FFT window")
+
+    @property
+    def n_samples(self) -> int:
+        """Samples in one excerpt."""
+        return int(round(self.duration * self.sample_rate))
+
+    @property
+    def n_frames(self) -> int:
+        """Frames in one excerpt's spectrogram (centred frames)."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_mels, n_frames) of one excerpt."""
+        return (self.n_mels, self.n_frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "FrontEnd":
+        """Build from a config or metadata mapping; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown front-end parameters {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**values)
+
+    def require_same(self, other: "FrontEnd", *, mine: str, theirs: str) -> None:
+        """Raise FrontEndMismatch naming both settings when they differ."""
+        if self != other:
+            diff = {
+                f.name: (getattr(self, f.name), getattr(other, f.name))
+                for f in fields(self)
+                if not math.isclose(float(getattr(self, f.name)), float(getattr(other, f.name)))
+            }
+            if diff:
+                detail = ", ".join(f"{k}: {a} ({mine}) vs {b} ({theirs})" for k, (a, b) in diff.items())
+                raise FrontEndMismatch(f"front-end settings differ between {mine} and {theirs}: {detail}")
+
+
+class LogMel(torch.nn.Module):
+    """Waveforms (batch, samples) at ``frontend.sample_rate`` to log-mel (batch, n_mels, frames)."""
+
+    def __init__(self, frontend: FrontEnd) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.spectrogram = torchaudio.transforms.Spectrogram(
+            n_fft=frontend.n_fft,
+            hop_length=frontend.hop_length,
+            power=2.0,
+            center=True,
+            pad_mode="constant",
+        )
+        self.mel_scale = torchaudio.transforms.MelScale(
+            n_mels=frontend.n_mels,
+            sample_rate=frontend.sample_rate,
+            f_min=frontend.f_min,
+            f_max=frontend.f_max,
+            n_stft=frontend.n_fft // 2 + 1,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+
+    def power(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Mel power spectrogram, before the logarithm."""
+        return self.mel_scale(self.spectrogram(waveform))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return 10.0 * torch.log10(torch.clamp(self.power(waveform), min=self.frontend.amin))
+
+
+def fit_length(wave: np.ndarray, n_samples: int, pad: str) -> np.ndarray:
+    """Cut or pad a waveform to exactly n_samples: zero-padding or repeating it."""
+    if len(wave) >= n_samples:
+        return wave[:n_samples]
+    if pad == "zero":
+        return np.pad(wave, (0, n_samples - len(wave)))
+    if pad == "repeat":
+        return np.resize(wave, n_samples)
+    raise ValueError(f"unknown pad mode {pad!r}; use 'zero' or 'repeat'")
+
+
+@dataclass(frozen=True)
+class ExcerptPolicy:
+    """Which part of a clip becomes spectrograms.
+
+    policy 'first': the first ``duration`` seconds (the paper), one excerpt per clip.
+    policy 'all': consecutive non-overlapping excerpts (at most max_count), whose
+    features are averaged later; a last excerpt shorter than min_duration is dropped.
+    pad: how a clip (or last excerpt) shorter than the excerpt is filled: 'zero' or 'repeat'.
+    """
+
+    policy: str = "first"
+    pad: str = "zero"
+    max_count: int = 8
+    min_duration: float = 1.0
+    silence_db: float = -80.0
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("first", "all"):
+            raise ValueError(f"excerpts.policy must be 'first' or 'all', not {self.policy!r}")
+        if self.pad not in ("zero", "repeat"):
+            raise ValueError(f"excerpts.pad must be 'zero' or 'repeat', not {self.pad!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def decode_seconds(self, frontend: FrontEnd) -> float | None:
+        """How much audio must be decoded at most (None: all of it)."""
+        if self.policy == "first":
+            return frontend.duration
+        return frontend.duration * self.max_count
+
+    def split(self, wave: np.ndarray, frontend: FrontEnd) -> list[np.ndarray]:
+        """Cut a waveform at the front end's rate into fixed-length excerpts."""
+        n = frontend.n_samples
+        if self.policy == "first" or len(wave) <= n:
+            return [fit_length(wave, n, self.pad)]
+        chunks = [wave[i : i + n] for i in range(0, len(wave), n)][: self.max_count]
+        if len(chunks[-1]) < self.min_duration * frontend.sample_rate:
+            chunks.pop()
+        return [fit_length(c, n, self.pad) for c in chunks]

@@ -1,0 +1,353 @@
+"""Audio to log-mel spectrogram Parquet tables, and the reader for them.
+
+A dataset's spectrograms are one or more Parquet shards (contiguous slices of the
+manifest, so reading the shards in order gives the manifest's order). Each row is
+one excerpt of one clip: ``clip_id``, ``excerpt`` (0, 1, ... in time order) and
+``mel``, a fixed-size list of n_mels * n_frames float16 or float32 values in
+row-major (mel, frame) order. The schema metadata holds the front end, the excerpt
+policy and the shape, so a table can be checked against the model that reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+import torchaudio
+
+from mirtransfer.audio import AudioError, DecodeLimits, load_mono
+from mirtransfer.files import atomic_path
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+
+METADATA_KEY = b"mirtransfer.melspec"
+REJECTED_COLUMNS = ["clip_id", "path", "reason"]
+DTYPES = {"float16": (np.float16, pa.float16()), "float32": (np.float32, pa.float32())}
+
+
+class BadAudioError(RuntimeError):
+    """Raised instead of skipping a bad clip when the config asks for strictness."""
+
+
+@dataclass
+class ShardResult:
+    """What one shard job did."""
+
+    n_clips: int = 0
+    n_excerpts: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def shard_bounds(n_rows: int, n_shards: int, shard: int) -> tuple[int, int]:
+    """Row range [start, stop) of shard ``shard`` among ``n_shards`` contiguous slices."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} out of range for {n_shards} shards")
+    return (n_rows * shard) // n_shards, (n_rows * (shard + 1)) // n_shards
+
+
+def mel_schema(frontend: FrontEnd, excerpts: ExcerptPolicy, dtype: str, extra: dict[str, Any] | None = None) -> pa.Schema:
+    """Parquet schema of a spectrogram table, with every front-end parameter in its metadata."""
+    meta = {
+        "frontend": frontend.to_dict(),
+        "excerpts": excerpts.to_dict(),
+        "shape": list(frontend.shape),
+        "dtype": dtype,
+        **(extra or {}),
+    }
+    return pa.schema(
+        [
+            pa.field("clip_id", pa.string(), nullable=False),
+            pa.field("excerpt", pa.int16(), nullable=False),
+            pa.field("mel", pa.list_(DTYPES[dtype][1], frontend.n_mels * frontend.n_frames), nullable=False),
+        ],
+        metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)},
+    )
+
+
+class Resampler:
+    """Resample mono waveforms to one rate, caching torchaudio's kernel per source rate."""
+
+    def __init__(self, target_rate: int) -> None:
+        self.target_rate = target_rate
+        self._kernels: dict[int, torchaudio.transforms.Resample] = {}
+
+    def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        if rate == self.target_rate:
+            return wave
+        if rate not in self._kernels:
+            self._kernels[rate] = torchaudio.transforms.Resample(rate, self.target_rate)
+        with torch.inference_mode():
+            return self._kernels[rate](torch.from_numpy(wave)).numpy()
+
+
+class MelExtractor:
+    """Decode, resample, cut and transform clips in batches; write a Parquet shard."""
+
+    def __init__(
+        self,
+        frontend: FrontEnd,
+        excerpts: ExcerptPolicy,
+        *,
+        dtype: str = "float16",
+        batch_size: int = 32,
+        threads: int = 1,
+        compression: str = "none",
+        strict: bool = False,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"melspec.dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+        self.frontend = frontend
+        self.excerpts = excerpts
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.threads = threads
+        self.compression = compression
+        self.strict = strict
+        self.log = logger or logging.getLogger("mirtransfer")
+        self.logmel = LogMel(frontend)
+        self.resample = Resampler(frontend.sample_rate)
+        self.limits = DecodeLimits(min_duration=excerpts.min_duration, silence_db=excerpts.silence_db)
+
+    def _prepare(self, root: Path, row: Any) -> list[np.ndarray]:
+        """Decode one manifest row and return its excerpts at the front end's rate."""
+        start = None if pd.isna(row.start) else float(row.start)
+        end = None if pd.isna(row.end) else float(row.end)
+        wave, rate = load_mono(
+            root / row.path,
+            start=start,
+            end=end,
+            max_seconds=self.excerpts.decode_seconds(self.frontend),
+            limits=self.limits,
+        )
+        return self.excerpts.split(self.resample(wave, rate), self.frontend)
+
+    def _transform(self, excerpts: list[np.ndarray]) -> np.ndarray:
+        """Log-mel of a batch of equal-length excerpts, flattened per row, in the storage dtype."""
+        with torch.inference_mode():
+            mel = self.logmel(torch.from_numpy(np.stack(excerpts)))
+        return mel.reshape(len(excerpts), -1).numpy().astype(DTYPES[self.dtype][0], copy=False)
+
+    def run(self, manifest: pd.DataFrame, root: Path, out: Path, extra_meta: dict[str, Any] | None = None) -> ShardResult:
+        """Write the spectrograms of every usable clip of ``manifest`` to ``out``."""
+        t0 = time.perf_counter()
+        result = ShardResult(n_clips=len(manifest))
+        schema = mel_schema(self.frontend, self.excerpts, self.dtype, extra_meta)
+        rows = list(manifest.itertuples(index=False))
+        with atomic_path(out) as tmp, ThreadPoolExecutor(max_workers=max(self.threads, 1)) as pool:
+            writer = pq.ParquetWriter(
+                tmp,
+                schema,
+                compression=self.compression,
+                use_dictionary=["clip_id"],
+                write_statistics=["clip_id", "excerpt"],
+            )
+            try:
+                for first in range(0, len(rows), self.batch_size):
+                    batch = rows[first : first + self.batch_size]
+                    futures = [pool.submit(self._prepare, root, r) for r in batch]
+                    ids, index, waves = [], [], []
+                    for row, future in zip(batch, futures):
+                        try:
+                            parts = future.result()
+                        except AudioError as err:
+                            path = root / row.path
+                            if self.strict:
+                                raise BadAudioError(
+                                    f"{path} (clip {row.clip_id}): {err}. Fix or remove the file, or set "
+                                    "fail_on_bad_audio: false to list it in rejected.csv and go on"
+                                ) from err
+                            self.log.warning("rejected %s: %s", path, err)
+                            result.rejected.append({"clip_id": row.clip_id, "path": str(path), "reason": str(err)})
+                            continue
+                        ids += [row.clip_id] * len(parts)
+                        index += range(len(parts))
+                        waves += parts
+                    if waves:
+                        mel = self._transform(waves)
+                        values = pa.array(mel.reshape(-1), type=schema.field("mel").type.value_type)
+                        table = pa.table(
+                            [
+                                pa.array(ids, pa.string()),
+                                pa.array(index, pa.int16()),
+                                pa.FixedSizeListArray.from_arrays(values, mel.shape[1]),
+                            ],
+                            schema=schema,
+                        )
+                        writer.write_table(table, row_group_size=len(ids))
+                        result.n_excerpts += len(ids)
+                    self.log.info("%d/%d clips", min(first + self.batch_size, len(rows)), len(rows))
+            finally:
+                writer.close()
+        result.seconds = time.perf_counter() - t0
+        return result
+
+
+def write_rejected(rejected: Sequence[dict[str, str]], path: str | Path) -> None:
+    """Write the rejected-clip list (clip_id, path, reason) as CSV, header even when empty."""
+    with atomic_path(path) as tmp:
+        pd.DataFrame(list(rejected), columns=REJECTED_COLUMNS).to_csv(tmp, index=False)
+
+
+@dataclass
+class MelBatch:
+    """A batch of spectrogram rows: ids, excerpt indices and a (batch, n_mels, n_frames) array."""
+
+    clip_ids: list[str]
+    excerpt: np.ndarray
+    mel: np.ndarray
+
+    def to_tensor(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The spectrograms as a (batch, 1, n_mels, n_frames) tensor on ``device``.
+
+        The numpy view shares the Arrow buffer; the one copy is the move/cast to device and dtype.
+        """
+        return torch.from_numpy(self.mel).unsqueeze(1).to(device=device, dtype=dtype)
+
+
+class MelTable:
+    """The shards of one dataset's spectrograms, read as one table in shard order."""
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        if not paths:
+            raise ValueError("no spectrogram shard given")
+        self.paths = [Path(p) for p in paths]
+        self._files = [pq.ParquetFile(p) for p in self.paths]
+        metas = [json.loads(f.schema_arrow.metadata[METADATA_KEY]) for f in self._files]
+        for path, meta in zip(self.paths[1:], metas[1:]):
+            if {k: meta[k] for k in ("frontend", "excerpts", "shape", "dtype")} != {
+                k: metas[0][k] for k in ("frontend", "excerpts", "shape", "dtype")
+            }:
+                raise ValueError(f"{path} was made with other settings than {self.paths[0]}; rebuild the shards")
+        self.metadata: dict[str, Any] = metas[0]
+        self.frontend = FrontEnd.from_dict(self.metadata["frontend"])
+        self.excerpts = ExcerptPolicy(**self.metadata["excerpts"])
+        self.shape: tuple[int, int] = tuple(self.metadata["shape"])  # type: ignore[assignment]
+
+    @property
+    def num_rows(self) -> int:
+        return sum(f.metadata.num_rows for f in self._files)
+
+    def index(self) -> pd.DataFrame:
+        """clip_id and excerpt of every row, in table order (reads no spectrogram)."""
+        parts = [f.read(columns=["clip_id", "excerpt"]).to_pandas() for f in self._files]
+        return pd.concat(parts, ignore_index=True)
+
+    def iter_batches(self, batch_size: int = 64) -> Iterator[MelBatch]:
+        """Stream the table in batches of up to ``batch_size`` rows, holding one batch at a time."""
+        for f in self._files:
+            for rb in f.iter_batches(batch_size=batch_size):
+                yield self._to_batch(rb)
+
+    def _to_batch(self, rb: pa.RecordBatch) -> MelBatch:
+        flat = rb.column("mel").flatten().to_numpy(zero_copy_only=True)
+        return MelBatch(
+            clip_ids=rb.column("clip_id").to_pylist(),
+            excerpt=rb.column("excerpt").to_numpy(),
+            mel=flat.reshape(len(rb), *self.shape),
+        )
+
+    def read_clip(self, clip_id: str) -> np.ndarray:
+        """All excerpts of one clip as an (excerpts, n_mels, n_frames) array.
+
+        A clip's excerpts are always written to one row group, so one group is read.
+        """
+        for f in self._files:
+            for i in range(f.num_row_groups):
+                mask = pc.equal(f.read_row_group(i, columns=["clip_id"]).column("clip_id"), clip_id)
+                if pc.any(mask).as_py():
+                    rows = f.read_row_group(i).filter(mask).combine_chunks()
+                    return self._to_batch(rows.to_batches()[0]).mel.copy()
+        raise KeyError(f"clip {clip_id!r} is not in {', '.join(map(str, self.paths))}")
+
+
+def run_shard(
+    manifest_path: str | Path,
+    shard: int,
+    n_shards: int,
+    *,
+    frontend: dict[str, Any],
+    excerpts: dict[str, Any],
+    melspec: dict[str, Any],
+    strict: bool,
+    mel_out: str | Path,
+    rejected_out: str | Path,
+    threads: int = 1,
+    logger: logging.Logger | None = None,
+) -> ShardResult:
+    """Compute one shard of a dataset's spectrograms from its manifest and the config sections."""
+    from mirtransfer.manifest import read_manifest
+
+    log = logger or logging.getLogger("mirtransfer")
+    torch.set_num_threads(threads)
+    manifest, meta = read_manifest(manifest_path)
+    lo, hi = shard_bounds(len(manifest), n_shards, shard)
+    extractor = MelExtractor(
+        FrontEnd.from_dict(frontend),
+        ExcerptPolicy(**excerpts),
+        dtype=melspec.get("dtype", "float16"),
+        batch_size=melspec.get("batch_size", 32),
+        compression=melspec.get("compression", "none"),
+        threads=threads,
+        strict=strict,
+        logger=log,
+    )
+    log.info("dataset %s shard %d/%d: clips %d..%d of %d", meta["dataset"], shard + 1, n_shards, lo, hi, len(manifest))
+    result = extractor.run(
+        manifest.iloc[lo:hi],
+        Path(meta["root"]),
+        Path(mel_out),
+        extra_meta={"dataset": meta["dataset"], "shard": shard, "n_shards": n_shards},
+    )
+    write_rejected(result.rejected, rejected_out)
+    log.info(
+        "%d clips -> %d excerpts, %d rejected, %.1f s (%.1f clips/s)",
+        result.n_clips, result.n_excerpts, len(result.rejected), result.seconds, result.n_clips / max(result.seconds, 1e-9),
+    )
+    return result
+
+
+def summarize(
+    manifest_path: str | Path,
+    mel_paths: Sequence[str | Path],
+    rejected_paths: Sequence[str | Path],
+    rejected_out: str | Path,
+    summary_out: str | Path,
+) -> dict[str, Any]:
+    """Merge the shards' rejected lists and write the dataset's summary (counts and reasons)."""
+    from mirtransfer.files import write_json
+    from mirtransfer.manifest import read_manifest
+
+    manifest, meta = read_manifest(manifest_path)
+    rejected = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in rejected_paths], ignore_index=True)
+    write_rejected(rejected.to_dict("records"), rejected_out)
+    table = MelTable(mel_paths)
+    index = table.index()
+    summary = {
+        "dataset": meta["dataset"],
+        "label_kind": meta["label_kind"],
+        "n_clips": len(manifest),
+        "n_rejected": len(rejected),
+        "n_kept": int(index["clip_id"].nunique()),
+        "n_excerpts": len(index),
+        "rejected_reasons": rejected["reason"].str.split(":").str[0].value_counts().to_dict() if len(rejected) else {},
+        "frontend": table.metadata["frontend"],
+        "excerpts": table.metadata["excerpts"],
+        "dtype": table.metadata["dtype"],
+        "shape": table.metadata["shape"],
+        "mel_shards": [str(p) for p in mel_paths],
+    }
+    write_json(summary, summary_out)
+    return summary

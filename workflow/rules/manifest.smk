@@ -1,0 +1,20 @@
+# One manifest per dataset: a Parquet table of its clips, labels and splits.
+
+
+rule manifest:
+    input:
+        root=dataset_root,
+    output:
+        "results/{dataset}/manifest.parquet",
+    params:
+        spec=lambda wildcards: dataset_spec(wildcards.dataset),
+    log:
+        "logs/{dataset}/manifest.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/manifest.py"

@@ -1,0 +1,51 @@
+# Audio to log-mel spectrograms, one Parquet shard per job, and the dataset's
+# list of rejected clips.
+
+
+rule melspec:
+    input:
+        manifest="results/{dataset}/manifest.parquet",
+    output:
+        mel="results/{dataset}/mel/part-{shard}.parquet",
+        rejected="results/{dataset}/mel/rejected-{shard}.csv",
+    params:
+        frontend=config["frontend"],
+        excerpts=config["excerpts"],
+        melspec=config["melspec"],
+        n_shards=lambda wildcards: n_shards(wildcards.dataset),
+        strict=config["fail_on_bad_audio"],
+    log:
+        "logs/{dataset}/melspec-{shard}.log",
+    benchmark:
+        "benchmarks/{dataset}/melspec-{shard}.tsv"
+    threads: rule_resources("melspec", "threads", 2)
+    resources:
+        mem_mb=rule_resources("melspec", "mem_mb", 2000),
+        runtime=rule_resources("melspec", "runtime", 60),
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/melspec.py"
+
+
+rule melspec_summary:
+    input:
+        manifest="results/{dataset}/manifest.parquet",
+        mel=lambda wildcards: mel_shards(wildcards.dataset),
+        rejected=lambda wildcards: [
+            f"results/{wildcards.dataset}/mel/rejected-{shard:03d}.csv"
+            for shard in range(n_shards(wildcards.dataset))
+        ],
+    output:
+        rejected="results/{dataset}/rejected.csv",
+        summary="results/{dataset}/summary.json",
+    log:
+        "logs/{dataset}/melspec_summary.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/melspec_summary.py"
