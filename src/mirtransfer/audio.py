@@ -83,7 +83,10 @@ def load_mono(
                 raise AudioError(f"segment starts at {start} s, after the end of the file ({f.frames / sr:.2f} s)")
             if first:
                 f.seek(first)
-            data = f.read(max(last - first, 0), dtype="float32", always_2d=True)
+            try:
+                data = f.read(max(last - first, 0), dtype="float32", always_2d=True)
+            except sf.LibsndfileError as err:
+                raise AudioError(f"truncated or corrupt: decoding failed ({err.error_string.strip()})") from err
     except sf.LibsndfileError as err:
         raise AudioError(f"not decodable audio ({err.error_string.strip() or err})") from err
     except (RuntimeError, ValueError, TypeError) as err:
@@ -104,7 +107,7 @@ def check_waveform(wave: np.ndarray, sr: int, limits: DecodeLimits) -> None:
     if seconds < limits.min_duration:
         raise AudioError(
             f"too short: {seconds:.3f} s < min_duration {limits.min_duration} s "
-            "(lower frontend.min_duration to keep it)"
+            "(lower excerpts.min_duration in the config to keep it)"
         )
     peak = float(np.abs(wave).max())
     if peak <= 10 ** (limits.silence_db / 20):

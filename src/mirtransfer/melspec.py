@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
 
 METADATA_KEY = b"mirtransfer.melspec"
 REJECTED_COLUMNS = ["clip_id", "path", "reason"]
+RESAMPLE_MARGIN = 0.05  # seconds
 DTYPES = {"float16": (np.float16, pa.float16()), "float32": (np.float32, pa.float32())}
 
 
@@ -129,7 +131,8 @@ class MelExtractor:
             root / row.path,
             start=start,
             end=end,
-            max_seconds=self.excerpts.decode_seconds(self.frontend),
+            # A little more than needed, so the resampling filter sees past the excerpt's end.
+            max_seconds=self.excerpts.decode_seconds(self.frontend) + RESAMPLE_MARGIN,
             limits=self.limits,
         )
         return self.excerpts.split(self.resample(wave, rate), self.frontend)
@@ -214,7 +217,10 @@ class MelBatch:
 
         The numpy view shares the Arrow buffer; the one copy is the move/cast to device and dtype.
         """
-        return torch.from_numpy(self.mel).unsqueeze(1).to(device=device, dtype=dtype)
+        with warnings.catch_warnings():  # the view is read-only; it is copied before any write
+            warnings.simplefilter("ignore", UserWarning)
+            view = torch.from_numpy(self.mel)
+        return view.unsqueeze(1).to(device=device, dtype=dtype)
 
 
 class MelTable:

@@ -5,7 +5,6 @@ rule demo_corpus:
     output:
         [directory(f"{DEMO_ROOT}/{name}") for name in DEMO_DATASETS],
     params:
-        root=DEMO_ROOT,
         seed=config.get("demo", {}).get("seed", 20170923),
         n_source=config.get("demo", {}).get("n_source", 240),
         n_target=config.get("demo", {}).get("n_target", 120),

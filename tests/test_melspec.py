@@ -1,0 +1,139 @@
+"""Audio to Parquet spectrograms: values, metadata, order, shards, rejected files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from conftest import write_tone
+from mirtransfer.audio import load_mono
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+from mirtransfer.manifest import build_manifest, write_manifest
+from mirtransfer.melspec import (
+    METADATA_KEY, BadAudioError, MelExtractor, MelTable, Resampler, run_shard, shard_bounds, summarize,
+)
+
+FE = FrontEnd(duration=2.0)
+
+
+@pytest.fixture
+def dataset(tmp_path, bad_files):
+    """A csv dataset: good clips in several formats and rates, plus every kind of bad file."""
+    root = tmp_path / "data"
+    good = []
+    for i, (suffix, sr) in enumerate([(".wav", 12000), (".flac", 22050), (".ogg", 44100), (".mp3", 16000), (".au", 8000), (".wav", 48000)]):
+        good.append(write_tone(root / f"good{i}{suffix}", 1.5 + 0.5 * i, sr, freq=200.0 * (i + 1)).name)
+    bad = []
+    for reason, path in bad_files.items():
+        target = root / f"bad_{reason}{path.suffix}"
+        if path.exists():
+            target.write_bytes(path.read_bytes())
+        bad.append(target.name)
+    pd.DataFrame({"path": good + bad, "label": ["x"] * len(good + bad)}).to_csv(root / "labels.csv", index=False)
+    manifest = build_manifest("toy", {"type": "csv", "root": str(root), "table": "labels.csv", "columns": {"label": "label"}})
+    write_manifest(manifest, tmp_path / "manifest.parquet", {"dataset": "toy", "root": str(root)})
+    return root, manifest, good, bad
+
+
+def test_values_order_and_metadata(tmp_path, dataset):
+    root, manifest, good, bad = dataset
+    out = tmp_path / "mel.parquet"
+    result = MelExtractor(FE, ExcerptPolicy(), dtype="float32", batch_size=4, threads=2).run(manifest, root, out)
+    assert result.n_clips == len(good) + len(bad) and result.n_excerpts == len(good)
+    assert sorted(r["path"].split("/")[-1] for r in result.rejected) == sorted(bad)
+    table = MelTable([out])
+    assert table.shape == FE.shape and table.frontend == FE and table.metadata["dtype"] == "float32"
+    kept = [c for c in manifest["clip_id"] if c.startswith("good")]
+    assert table.index()["clip_id"].tolist() == kept  # manifest order, rejected clips left out
+    # Each row equals the front end applied to the decoded, resampled, padded clip.
+    resample, logmel = Resampler(FE.sample_rate), LogMel(FE)
+    rows = {cid: mel for b in table.iter_batches(3) for cid, mel in zip(b.clip_ids, b.mel)}
+    for cid in kept:
+        wave, sr = load_mono(root / manifest.set_index("clip_id").loc[cid, "path"])
+        x = ExcerptPolicy().split(resample(wave, sr), FE)[0]
+        expected = logmel(torch.from_numpy(x)[None])[0].numpy()
+        # Compared as power: float32 rounding in the resampler moves bins near -90 dB by 0.01 dB.
+        power, ref = 10 ** (rows[cid] / 10), 10 ** (expected / 10)
+        np.testing.assert_allclose(power, ref, rtol=1e-3, atol=1e-6 * ref.max())
+        np.testing.assert_array_equal(table.read_clip(cid)[0], rows[cid])
+    meta = json.loads(pq.read_schema(out).metadata[METADATA_KEY])
+    assert meta["frontend"] == FE.to_dict() and meta["shape"] == [96, FE.n_frames]
+
+
+def test_resampling_keeps_the_pitch():
+    x = np.sin(2 * np.pi * 1000 * np.arange(44100) / 44100).astype(np.float32)
+    y = Resampler(12000)(x, 44100)
+    assert len(y) == 12000
+    assert np.argmax(np.abs(np.fft.rfft(y))) == 1000
+
+
+def test_float16_storage_and_batches(tmp_path, dataset):
+    root, manifest, good, _ = dataset
+    out16, out32 = tmp_path / "16.parquet", tmp_path / "32.parquet"
+    MelExtractor(FE, ExcerptPolicy(), dtype="float16", batch_size=2).run(manifest, root, out16)
+    MelExtractor(FE, ExcerptPolicy(), dtype="float32", batch_size=5).run(manifest, root, out32)
+    a, b = MelTable([out16]), MelTable([out32])
+    batch = next(a.iter_batches(4))
+    assert batch.mel.dtype == np.float16 and batch.mel.shape == (4, *FE.shape)
+    tensor = batch.to_tensor()
+    assert tensor.shape == (4, 1, *FE.shape) and tensor.dtype == torch.float32
+    full16 = np.concatenate([x.mel for x in a.iter_batches(100)]).astype(np.float32)
+    full32 = np.concatenate([x.mel for x in b.iter_batches(100)])
+    np.testing.assert_allclose(full16, full32, atol=0.07)  # float16 keeps about 0.03 dB at 60 dB
+    assert pq.ParquetFile(out16).metadata.num_row_groups == 3  # one per batch of 2 clips; the 3 batches of rejected clips write none
+
+
+def test_strict_mode_fails_and_leaves_no_output(tmp_path, dataset):
+    root, manifest, _, _ = dataset
+    out = tmp_path / "mel.parquet"
+    with pytest.raises(BadAudioError, match=r"bad_\w+\.wav .*fail_on_bad_audio: false"):
+        MelExtractor(FE, ExcerptPolicy(), strict=True).run(manifest, root, out)
+    assert not out.exists() and not list(tmp_path.glob(".mel.parquet*"))
+
+
+def test_shards_read_back_as_one_dataset(tmp_path, dataset):
+    root, manifest, good, bad = dataset
+    assert [shard_bounds(10, 3, i) for i in range(3)] == [(0, 3), (3, 6), (6, 10)]
+    config = dict(frontend=FE.to_dict(), excerpts={"policy": "first", "pad": "repeat"}, melspec={"batch_size": 3}, strict=False)
+    mel, rejected = [], []
+    for shard in range(3):
+        mel.append(tmp_path / f"part-{shard:03d}.parquet")
+        rejected.append(tmp_path / f"rejected-{shard:03d}.csv")
+        run_shard(tmp_path / "manifest.parquet", shard, 3, mel_out=mel[-1], rejected_out=rejected[-1], threads=1, **config)
+    table = MelTable(mel)
+    assert table.num_rows == len(good)
+    assert table.index()["clip_id"].tolist() == [c for c in manifest["clip_id"] if c.startswith("good")]
+    assert table.excerpts.pad == "repeat"
+    summary = summarize(tmp_path / "manifest.parquet", mel, rejected, tmp_path / "rejected.csv", tmp_path / "summary.json")
+    assert summary["n_rejected"] == len(bad) and summary["n_kept"] == len(good)
+    assert set(summary["rejected_reasons"]) == {"file not found", "empty file (0 bytes)", "not decodable audio (Format not recognised.)",
+                                                "truncated or corrupt", "silent", "too short"}
+    listed = pd.read_csv(tmp_path / "rejected.csv")
+    assert list(listed.columns) == ["clip_id", "path", "reason"] and len(listed) == len(bad)
+
+
+def test_all_excerpts_policy(tmp_path):
+    root = tmp_path / "d"
+    write_tone(root / "long.wav", 7.0, 12000)
+    write_tone(root / "short.wav", 1.2, 12000)
+    manifest = build_manifest("t", {"type": "folder_per_class", "root": str(tmp_path)})
+    out = tmp_path / "m.parquet"
+    MelExtractor(FE, ExcerptPolicy("all"), batch_size=1).run(manifest, tmp_path, out)
+    index = MelTable([out]).index()
+    assert index.values.tolist() == [["d/long", 0], ["d/long", 1], ["d/long", 2], ["d/long", 3], ["d/short", 0]]
+    assert MelTable([out]).read_clip("d/long").shape == (4, *FE.shape)
+
+
+def test_mixed_settings_are_refused(tmp_path):
+    root = tmp_path / "c"
+    write_tone(root / "a.wav", 2.0, 12000)
+    manifest = build_manifest("t", {"type": "folder_per_class", "root": str(tmp_path)})
+    MelExtractor(FE, ExcerptPolicy()).run(manifest, tmp_path, tmp_path / "a.parquet")
+    MelExtractor(FrontEnd(duration=3.0), ExcerptPolicy()).run(manifest, tmp_path, tmp_path / "b.parquet")
+    with pytest.raises(ValueError, match="other settings"):
+        MelTable([tmp_path / "a.parquet", tmp_path / "b.parquet"])

@@ -1,0 +1,116 @@
+"""The Snakemake workflow itself: lint, config validation, and an end-to-end ingestion run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake, write_tone
+from mirtransfer.melspec import MelTable
+
+
+def test_lint_is_clean(tmp_path):
+    result = run_snakemake(REPO, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_demo_config_dry_run():
+    result = run_snakemake(REPO, "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr
+    for rule in ("demo_corpus", "manifest", "melspec", "melspec_summary"):
+        assert rule in result.stdout + result.stderr
+
+
+def write_config(workdir, **changes):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(changes)
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return config
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"frontend": {"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 96, "f_min": 0, "f_max": 6000, "duraton": 29}},
+     "'duraton' was unexpected"),
+    ({"datasets": {"x": {"type": "mtat", "root": "data"}}}, "'mtat' is not one of"),
+    ({"datasets": {"x": {"type": "csv", "root": "data"}}}, "'table' is a required property"),
+    ({"melspec": {"dtype": "int8"}}, "'int8' is not one of"),
+])
+def test_bad_config_is_refused_with_its_key(tmp_path, change, message):
+    write_config(tmp_path, **change)
+    result = run_snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_ingestion_end_to_end(tmp_path):
+    """Tiny datasets of both generic types, with a bad file, through every ingestion rule."""
+    data = tmp_path / "data"
+    for cls in ("a", "b"):
+        for i, suffix in enumerate([".wav", ".flac"]):
+            write_tone(data / "folders" / cls / f"{cls}{i}{suffix}", 1.5, 22050 if cls == "a" else 16000, freq=300 + 200 * i)
+    write_tone(data / "table" / "x.ogg", 2.5, 44100)
+    write_tone(data / "table" / "y.wav", 1.2, 8000)
+    (data / "table" / "broken.wav").write_text("oops")
+    pd.DataFrame({"path": ["x.ogg", "y.wav", "broken.wav"], "score": [0.1, 0.2, 0.3], "fold": [1, 2, 1]}).to_csv(
+        data / "table" / "t.csv", index=False)
+    write_config(
+        tmp_path,
+        frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
+        datasets={
+            "folders": {"type": "folder_per_class", "root": str(data / "folders"), "n_shards": 2},
+            "table": {"type": "csv", "root": str(data / "table"), "table": "t.csv", "columns": {"fold": "fold"}, "targets": ["score"]},
+        },
+    )
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "results"
+    folders = json.loads((out / "folders" / "summary.json").read_text())
+    assert folders["n_clips"] == 4 and folders["n_rejected"] == 0 and folders["shape"] == [64, 94]
+    assert MelTable(folders["mel_shards"] and [tmp_path / p for p in folders["mel_shards"]]).index()["clip_id"].tolist() == [
+        "a/a0", "a/a1", "b/b0", "b/b1"]
+    table = json.loads((out / "table" / "summary.json").read_text())
+    assert table["n_clips"] == 3 and table["n_rejected"] == 1 and table["label_kind"] == "regression"
+    rejected = pd.read_csv(out / "table" / "rejected.csv")
+    assert rejected["clip_id"].tolist() == ["broken"] and rejected["reason"][0].startswith("not decodable audio")
+    assert (tmp_path / "logs" / "table" / "melspec-000.log").read_text().count("rejected") >= 1
+    assert pq.read_table(out / "table" / "manifest.parquet").num_rows == 3
+
+    # Strict mode: the same bad file now stops the run, naming it; computed results stay.
+    config = yaml.safe_load((tmp_path / "config" / "config.yaml").read_text())
+    config["fail_on_bad_audio"] = True
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--cores", "2", "results/table/summary.json")
+    assert result.returncode != 0
+    log = (tmp_path / "logs" / "table" / "melspec-000.log").read_text()
+    assert "broken.wav" in log and "fail_on_bad_audio: false" in log
+    assert (out / "folders" / "summary.json").exists()
+
+
+def test_demo_corpus_is_deterministic(tmp_path):
+    from mirtransfer.demo import TAGS, make_corpus
+
+    for name in ("one", "two"):
+        make_corpus(tmp_path / name, seed=7, n_source=20, n_target=8, clip_seconds=1.5)
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file())
+    for rel in files:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+    suffixes = {p.suffix for p in files}
+    assert {".wav", ".flac"} <= suffixes
+    tags = pd.read_csv(tmp_path / "one" / "tags" / "tags.csv")
+    assert len(tags) == 20 and set(";".join(tags["tags"]).split(";")) <= set(TAGS)
+    assert set(tags["split"]) == {"train", "valid", "test"}
+    styles = sorted(p.name for p in (tmp_path / "one" / "genre").iterdir() if p.is_dir())
+    assert styles == ["ambient", "ballad", "chamber", "dance"]
+    voice = pd.read_csv(tmp_path / "one" / "voice" / "voice.csv")
+    assert set(voice["vocal"]) == {"vocal", "instrumental"} and set(voice["fold"]) == {1, 2, 3, 4}
+    tempo = pd.read_csv(tmp_path / "one" / "tempo" / "tempo.csv")
+    assert tempo["tempo"].between(0.3, 0.9).all() and tempo["pitch"].between(36 / 127, 84 / 127).all()
