@@ -59,8 +59,8 @@ class Clip:
         return tags + ["drums"] * self.drums + ["vocal"] * self.vocal
 
 
-def random_clip(rng: np.random.Generator, seconds: float, **fixed: object) -> Clip:
-    """Draw a clip's factors; ``fixed`` pins some (e.g. bpm=..., drums=True)."""
+def random_clip(rng: np.random.Generator, typical_seconds: float, **fixed: object) -> Clip:
+    """Draw a clip's factors, its length within 0.8-1.25 x typical_seconds; ``fixed`` pins some (e.g. bpm=..., drums=True)."""
     band = rng.choice(["slow", "fast"])
     values = {
         "timbre": str(rng.choice(TIMBRES)),
@@ -69,7 +69,7 @@ def random_clip(rng: np.random.Generator, seconds: float, **fixed: object) -> Cl
         "bpm": float(rng.uniform(60, 95) if band == "slow" else rng.uniform(125, 170)),
         "root": int(rng.integers(36, 48) if rng.random() < 0.5 else rng.integers(72, 84)),
         "mode": str(rng.choice(["major", "minor"])),
-        "seconds": float(seconds * rng.uniform(0.8, 1.25)),
+        "seconds": float(typical_seconds * rng.uniform(0.8, 1.25)),
     }
     values.update(fixed)
     return Clip(**values)  # type: ignore[arg-type]

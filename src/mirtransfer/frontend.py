@@ -90,31 +90,39 @@ class FrontEnd:
 
 
 class LogMel(torch.nn.Module):
-    """Waveforms (batch, samples) at ``frontend.sample_rate`` to log-mel (batch, n_mels, frames)."""
+    """Waveforms (batch, samples) at ``frontend.sample_rate`` to log-mel (batch, n_mels, frames).
+
+    Same result as torchaudio's Spectrogram(power=2, center=True, pad_mode='constant')
+    followed by MelScale(norm='slaney', mel_scale='slaney'), computed faster on CPU:
+    frames are transformed with one real FFT, and the power spectrum and the mel
+    projection are fused into one matrix product over interleaved real and imaginary
+    parts (torch's strided complex abs() costs more than the FFT itself).
+    """
 
     def __init__(self, frontend: FrontEnd) -> None:
         super().__init__()
         self.frontend = frontend
-        self.spectrogram = torchaudio.transforms.Spectrogram(
-            n_fft=frontend.n_fft,
-            hop_length=frontend.hop_length,
-            power=2.0,
-            center=True,
-            pad_mode="constant",
-        )
-        self.mel_scale = torchaudio.transforms.MelScale(
-            n_mels=frontend.n_mels,
-            sample_rate=frontend.sample_rate,
+        fbank = torchaudio.functional.melscale_fbanks(
+            n_freqs=frontend.n_fft // 2 + 1,
             f_min=frontend.f_min,
             f_max=frontend.f_max,
-            n_stft=frontend.n_fft // 2 + 1,
+            n_mels=frontend.n_mels,
+            sample_rate=frontend.sample_rate,
             norm="slaney",
             mel_scale="slaney",
         )
+        self.register_buffer("window", torch.hann_window(frontend.n_fft, periodic=True), persistent=False)
+        # Row 2k and 2k+1 weight the real and the imaginary part of bin k.
+        self.register_buffer("fbank2", fbank.repeat_interleave(2, dim=0), persistent=False)
 
     def power(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Mel power spectrogram, before the logarithm."""
-        return self.mel_scale(self.spectrogram(waveform))
+        """Mel power spectrogram (batch, n_mels, frames), before the logarithm."""
+        half = self.frontend.n_fft // 2
+        padded = torch.nn.functional.pad(waveform, (half, half))
+        frames = padded.unfold(-1, self.frontend.n_fft, self.frontend.hop_length) * self.window
+        spectrum = torch.view_as_real(torch.fft.rfft(frames))  # (..., frames, bins, 2), contiguous
+        squares = spectrum.square_().flatten(-2)  # (..., frames, 2 * bins)
+        return torch.matmul(squares, self.fbank2).transpose(-1, -2)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return 10.0 * torch.log10(torch.clamp(self.power(waveform), min=self.frontend.amin))

@@ -36,6 +36,7 @@ METADATA_KEY = b"mirtransfer.melspec"
 REJECTED_COLUMNS = ["clip_id", "path", "reason"]
 RESAMPLE_MARGIN = 0.05  # seconds
 DTYPES = {"float16": (np.float16, pa.float16()), "float32": (np.float32, pa.float32())}
+TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
 class BadAudioError(RuntimeError):
@@ -141,7 +142,7 @@ class MelExtractor:
         """Log-mel of a batch of equal-length excerpts, flattened per row, in the storage dtype."""
         with torch.inference_mode():
             mel = self.logmel(torch.from_numpy(np.stack(excerpts)))
-        return mel.reshape(len(excerpts), -1).numpy().astype(DTYPES[self.dtype][0], copy=False)
+            return mel.reshape(len(excerpts), -1).to(TORCH_DTYPES[self.dtype]).numpy()
 
     def run(self, manifest: pd.DataFrame, root: Path, out: Path, extra_meta: dict[str, Any] | None = None) -> ShardResult:
         """Write the spectrograms of every usable clip of ``manifest`` to ``out``."""
@@ -157,10 +158,14 @@ class MelExtractor:
                 use_dictionary=["clip_id"],
                 write_statistics=["clip_id", "excerpt"],
             )
+            batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+            pending = [pool.submit(self._prepare, root, r) for r in batches[0]] if batches else []
             try:
-                for first in range(0, len(rows), self.batch_size):
-                    batch = rows[first : first + self.batch_size]
-                    futures = [pool.submit(self._prepare, root, r) for r in batch]
+                for k, batch in enumerate(batches):
+                    # Decode the next batch while this one is transformed and written.
+                    futures = pending
+                    if k + 1 < len(batches):
+                        pending = [pool.submit(self._prepare, root, r) for r in batches[k + 1]]
                     ids, index, waves = [], [], []
                     for row, future in zip(batch, futures):
                         try:
@@ -191,7 +196,7 @@ class MelExtractor:
                         )
                         writer.write_table(table, row_group_size=len(ids))
                         result.n_excerpts += len(ids)
-                    self.log.info("%d/%d clips", min(first + self.batch_size, len(rows)), len(rows))
+                    self.log.info("%d/%d clips", min((k + 1) * self.batch_size, len(rows)), len(rows))
             finally:
                 writer.close()
         result.seconds = time.perf_counter() - t0
