@@ -12,9 +12,13 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/manifest.smk"
 include: "workflow/rules/melspec.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/features.smk"
 
 
 rule all:
     input:
         expand("results/{dataset}/summary.json", dataset=DATASETS),
+        expand("results/models/{model}/metrics.json", model=MODELS),
+        [feature_files(d, e) for d in FEATURE_DATASETS for e in EXTRACTORS],
     default_target: True

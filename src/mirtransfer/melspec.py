@@ -270,6 +270,18 @@ class MelTable:
             mel=flat.reshape(len(rb), *self.shape),
         )
 
+    def row_group_ids(self) -> dict[tuple[int, int], list[str]]:
+        """The clip ids of every (file, row group), the unit of streaming and shuffling (reads no spectrogram)."""
+        return {
+            (i, g): f.read_row_group(g, columns=["clip_id"]).column("clip_id").to_pylist()
+            for i, f in enumerate(self._files)
+            for g in range(f.num_row_groups)
+        }
+
+    def read_row_group(self, file: int, group: int) -> MelBatch:
+        """One row group as a batch."""
+        return self._to_batch(self._files[file].read_row_group(group).combine_chunks().to_batches()[0])
+
     def read_clip(self, clip_id: str) -> np.ndarray:
         """All excerpts of one clip as an (excerpts, n_mels, n_frames) array.
 

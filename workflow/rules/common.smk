@@ -11,9 +11,36 @@ DEMO_ROOT = config.get("demo", {}).get("root", "resources/demo")
 DEMO_DATASETS = ["tags", "genre", "voice", "tempo"]
 
 
+MODELS = sorted(config.get("models", {}))
+EXTRACTORS = sorted(config.get("extractors", {}))
+FEATURE_DATASETS = config.get("features", {}).get("datasets", [])
+LAYERS = [1, 2, 3, 4, 5]
+
+
+def check_references():
+    """Names that the config uses must be defined in it."""
+    problems = []
+    for name, model in config.get("models", {}).items():
+        if model["dataset"] not in config["datasets"]:
+            problems.append(f"models.{name}.dataset: {model['dataset']!r} is not a key of datasets")
+    for name, extractor in config.get("extractors", {}).items():
+        if extractor["model"] not in config.get("models", {}):
+            problems.append(f"extractors.{name}.model: {extractor['model']!r} is not a key of models")
+    for dataset in FEATURE_DATASETS:
+        if dataset not in config["datasets"]:
+            problems.append(f"features.datasets: {dataset!r} is not a key of datasets")
+    if problems:
+        raise ValueError("config/config.yaml: " + "; ".join(problems))
+
+
+check_references()
+
+
 wildcard_constraints:
     dataset="|".join(DATASETS),
     shard=r"\d{3}",
+    model="|".join(MODELS) or "^$",
+    extractor="|".join(EXTRACTORS) or "^$",
 
 
 def dataset_spec(dataset):
@@ -41,3 +68,32 @@ def mel_shards(dataset):
 def rule_resources(rule, key, default):
     """A rule's threads/mem_mb/runtime from the config's `resources` section."""
     return config.get("resources", {}).get(rule, {}).get(key, default)
+
+
+def gpu_resources(rule):
+    """GPUs a training or extraction job asks for (0 leaves the request out)."""
+    return rule_resources(rule, "gpu", 1)
+
+
+def model_files(model):
+    """The weights and the spec JSON of a trained model."""
+    return {
+        "weights": f"results/models/{model}/model.pt",
+        "spec": f"results/models/{model}/model.json",
+    }
+
+
+def feature_files(dataset, extractor):
+    return [
+        f"results/{dataset}/features/{extractor}/layer{layer}.parquet"
+        for layer in LAYERS
+    ]
+
+
+def features_input(wildcards):
+    """Spectrograms of the dataset, plus the model files of a trained extractor."""
+    extractor = config["extractors"][wildcards.extractor]
+    inputs = {"mel": mel_shards(wildcards.dataset)}
+    if extractor["weights"] == "trained":
+        inputs.update(model_files(extractor["model"]))
+    return inputs

@@ -1,0 +1,170 @@
+"""The paper's convnet: five 3x3 conv / batch-norm / ELU / max-pool blocks and a sigmoid tag head.
+
+Its hyper-parameters, front end and tag names travel in a JSON beside the weights
+(a ``state_dict``), so that features are never computed from spectrograms made
+with other settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mirtransfer.files import atomic_path
+from mirtransfer.frontend import FrontEnd
+
+N_BLOCKS = 5
+# The paper's pools for 96 mel bins x 1360 frames, as (frequency, time).
+PAPER_POOLS = ((2, 4), (3, 4), (2, 5), (2, 4), (4, 4))
+
+
+def _axis_plan(length: int, template: tuple[int, ...]) -> tuple[int, ...]:
+    """Pool sizes along one axis whose floor-division chain takes ``length`` to exactly 1.
+
+    Among sizes 1..8 per block, the plan closest to the paper's (in log scale) wins,
+    so 96 bins and 1360 frames give the paper's plan.
+    """
+    best: tuple[float, tuple[int, ...]] | None = None
+    for plan in itertools.product(range(1, 9), repeat=len(template)):
+        n = length
+        for p in plan:
+            n //= p
+        if n != 1:
+            continue
+        cost = sum(math.log(p / t) ** 2 for p, t in zip(plan, template))
+        if best is None or cost < best[0]:
+            best = (cost, plan)
+    if best is None:
+        raise ValueError(f"no pooling plan takes {length} to 1 in {len(template)} blocks of pools up to 8")
+    return best[1]
+
+
+def pool_plan(n_mels: int, n_frames: int) -> list[tuple[int, int]]:
+    """(frequency, time) max-pool sizes of the five blocks so the last block ends at 1 x 1."""
+    freq = _axis_plan(n_mels, tuple(p[0] for p in PAPER_POOLS))
+    time = _axis_plan(n_frames, tuple(p[1] for p in PAPER_POOLS))
+    return list(zip(freq, time))
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a convnet: architecture, front end and tag names."""
+
+    frontend: FrontEnd
+    tags: list[str]
+    channels: int = 32
+    pools: list[tuple[int, int]] = field(default_factory=list)
+    input_norm: str = "batchnorm"  # 'batchnorm' (learned, on the input) or 'none'
+    bn_eps: float = 1e-3
+    source: dict[str, Any] = field(default_factory=dict)  # where the weights came from
+
+    def __post_init__(self) -> None:
+        if not self.pools:
+            self.pools = pool_plan(self.frontend.n_mels, self.frontend.n_frames)
+        self.pools = [tuple(p) for p in self.pools]  # type: ignore[misc]
+        if len(self.pools) != N_BLOCKS:
+            raise ValueError(f"the convnet has {N_BLOCKS} blocks, got {len(self.pools)} pool sizes")
+        if self.input_norm not in ("batchnorm", "none"):
+            raise ValueError(f"input_norm must be 'batchnorm' or 'none', not {self.input_norm!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["frontend"] = self.frontend.to_dict()
+        d["pools"] = [list(p) for p in self.pools]
+        d["architecture"] = "choi2017-convnet"
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+        d = {k: v for k, v in d.items() if k != "architecture"}
+        d["frontend"] = FrontEnd.from_dict(d["frontend"])
+        return cls(**d)
+
+
+class ConvNet(nn.Module):
+    """Log-mel (batch, 1, n_mels, n_frames) to tag logits, with access to every block's output."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.input_norm = nn.BatchNorm2d(1, eps=spec.bn_eps) if spec.input_norm == "batchnorm" else nn.Identity()
+        blocks = []
+        in_ch = 1
+        for pool in spec.pools:
+            blocks.append(
+                nn.ModuleDict(
+                    {
+                        "conv": nn.Conv2d(in_ch, spec.channels, kernel_size=3, padding=1),
+                        "bn": nn.BatchNorm2d(spec.channels, eps=spec.bn_eps),
+                        "pool": nn.MaxPool2d(pool),
+                    }
+                )
+            )
+            in_ch = spec.channels
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Linear(spec.channels, len(spec.tags))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """The paper's initialisation: He-normal convolutions, zero biases, identity batch norm."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                fan_in = module.weight[0].numel()
+                with torch.no_grad():
+                    module.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
+                    module.bias.zero_()
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
+                module.reset_running_stats()
+
+    def blocks_forward(self, x: torch.Tensor, where: str = "post") -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Each block's global-average-pooled output (batch, channels), and the last block's map.
+
+        where: 'post' pools each block's output after max-pooling (the paper), 'pre' the ELU output before it.
+        """
+        if where not in ("pre", "post"):
+            raise ValueError(f"where must be 'pre' or 'post', not {where!r}")
+        x = self.input_norm(x)
+        pooled = []
+        for block in self.blocks:
+            x = nn.functional.elu(block["bn"](block["conv"](x)))
+            if where == "pre":
+                pooled.append(x.mean(dim=(2, 3)))
+            x = block["pool"](x)
+            if where == "post":
+                pooled.append(x.mean(dim=(2, 3)))
+        return pooled, x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tag logits (apply a sigmoid for probabilities)."""
+        _, last = self.blocks_forward(x)
+        return self.head(torch.amax(last, dim=(2, 3)))
+
+
+def build_model(spec: ModelSpec, seed: int) -> ConvNet:
+    """A convnet with the paper's initialisation, reproducible from ``seed``."""
+    model = ConvNet(spec)
+    model.reset_parameters(torch.Generator().manual_seed(seed))
+    return model
+
+
+def save_model(model: ConvNet, weights_path: str | Path, spec_path: str | Path) -> None:
+    """Write the weights (state_dict) and the spec JSON, each atomically."""
+    with atomic_path(weights_path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    with atomic_path(spec_path) as tmp:
+        tmp.write_text(json.dumps(model.spec.to_dict(), indent=2) + "\n")
+
+
+def load_model(weights_path: str | Path, spec_path: str | Path, device: str | torch.device = "cpu") -> ConvNet:
+    """Rebuild a saved convnet in inference mode (weights loaded with weights_only=True)."""
+    spec = ModelSpec.from_dict(json.loads(Path(spec_path).read_text()))
+    model = ConvNet(spec)
+    model.load_state_dict(torch.load(weights_path, map_location=device, weights_only=True))
+    return model.to(device).eval()

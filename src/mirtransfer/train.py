@@ -1,0 +1,292 @@
+"""Train the convnet on a multi-label tagging source task.
+
+Binary cross-entropy, Adam, mini-batches streamed from the Parquet shards (row
+groups shuffled, then rows shuffled within a window of row groups), early stopping
+on the validation macro ROC-AUC, and a checkpoint every epoch: an interrupted run
+resumes from its last checkpoint and ends with the same weights as an
+uninterrupted one, because the data order and the initialisation depend on the
+seed and the epoch alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from tqdm import tqdm
+
+from mirtransfer.files import atomic_path, write_json
+from mirtransfer.manifest import read_manifest
+from mirtransfer.melspec import MelTable
+from mirtransfer.model import ConvNet, ModelSpec, build_model, save_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (config: models.<name>)."""
+
+    n_tags: int = 50
+    epochs: int = 100
+    patience: int = 5
+    batch_size: int = 32
+    learning_rate: float = 5e-3
+    seed: int = 0
+    channels: int = 32
+    input_norm: str = "batchnorm"
+    shuffle_window: int = 8  # row groups mixed together when shuffling
+    amp: bool = True  # bf16 autocast and channels-last on CUDA; ignored on CPU
+
+    def digest(self) -> str:
+        """A hash of everything that changes the trained weights (not the epoch budget)."""
+        relevant = {k: v for k, v in asdict(self).items() if k not in ("epochs", "patience")}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def tag_vocabulary(tags: pd.Series, n_tags: int) -> list[str]:
+    """The n_tags most frequent tags (ties broken alphabetically), as the paper's top-50."""
+    counts = pd.Series([t for row in tags for t in row]).value_counts()
+    if counts.empty:
+        raise ValueError("the source dataset has no tags; a tagging task needs a 'tags' column")
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [t for t, _ in ordered[:n_tags]]
+
+
+def multi_hot(tags: pd.Series, vocabulary: list[str]) -> np.ndarray:
+    """(clips, tags) float32 matrix of 0/1."""
+    index = {t: i for i, t in enumerate(vocabulary)}
+    y = np.zeros((len(tags), len(vocabulary)), dtype=np.float32)
+    for row, clip_tags in enumerate(tags):
+        for t in clip_tags:
+            if t in index:
+                y[row, index[t]] = 1.0
+    return y
+
+
+class SplitStream:
+    """Batches (mel, targets, clip_ids) of one split, streamed from a MelTable's row groups."""
+
+    def __init__(self, table: MelTable, targets: dict[str, np.ndarray], batch_size: int, window: int = 8) -> None:
+        self.table = table
+        self.targets = targets
+        self.batch_size = batch_size
+        self.window = window
+        self.groups = [g for g, ids in table.row_group_ids().items() if any(c in targets for c in ids)]
+
+    def _rows(self, groups: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        mels, ys, ids = [], [], []
+        for g in groups:
+            batch = self.table.read_row_group(*g)
+            keep = [i for i, c in enumerate(batch.clip_ids) if c in self.targets]
+            mels.append(batch.mel[keep])
+            ids += [batch.clip_ids[i] for i in keep]
+            ys += [self.targets[batch.clip_ids[i]] for i in keep]
+        return np.concatenate(mels), np.stack(ys), ids
+
+    def epoch(self, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
+        """One pass; shuffled when ``rng`` is given, in table order otherwise."""
+        groups = list(self.groups)
+        if rng is not None:
+            groups = [groups[i] for i in rng.permutation(len(groups))]
+        carry: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+        for start in range(0, len(groups), self.window):
+            mel, y, ids = self._rows(groups[start : start + self.window])
+            if rng is not None:
+                order = rng.permutation(len(ids))
+                mel, y, ids = mel[order], y[order], [ids[i] for i in order]
+            if carry is not None:
+                mel, y, ids = np.concatenate([carry[0], mel]), np.concatenate([carry[1], y]), carry[2] + ids
+            full = len(ids) - len(ids) % self.batch_size
+            for b in range(0, full, self.batch_size):
+                yield mel[b : b + self.batch_size], y[b : b + self.batch_size], ids[b : b + self.batch_size]
+            carry = (mel[full:], y[full:], ids[full:]) if full < len(ids) else None
+        if carry is not None:
+            yield carry
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def predict(model: ConvNet, stream: SplitStream, device: torch.device, amp: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Tag probabilities per clip (averaged over its excerpts) and the clip's targets."""
+    model.eval()
+    probs: dict[str, list[np.ndarray]] = {}
+    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp and device.type == "cuda"):
+        for mel, _, ids in stream.epoch():
+            x = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
+            p = torch.sigmoid(model(x).float()).cpu().numpy()
+            for cid, row in zip(ids, p):
+                probs.setdefault(cid, []).append(row)
+    clip_ids = sorted(probs)
+    return clip_ids, np.stack([np.mean(probs[c], axis=0) for c in clip_ids]), np.stack([stream.targets[c] for c in clip_ids])
+
+
+def tag_metrics(y_true: np.ndarray, y_prob: np.ndarray, tags: list[str]) -> dict[str, Any]:
+    """Macro ROC-AUC and PR-AUC over the tags present and absent in the split, and per tag."""
+    per_tag = {}
+    for i, tag in enumerate(tags):
+        positives = y_true[:, i].sum()
+        if 0 < positives < len(y_true):
+            per_tag[tag] = {
+                "roc_auc": float(roc_auc_score(y_true[:, i], y_prob[:, i])),
+                "pr_auc": float(average_precision_score(y_true[:, i], y_prob[:, i])),
+                "positives": int(positives),
+            }
+    if not per_tag:
+        return {"roc_auc": float("nan"), "pr_auc": float("nan"), "per_tag": {}, "n_clips": len(y_true)}
+    return {
+        "roc_auc": float(np.mean([m["roc_auc"] for m in per_tag.values()])),
+        "pr_auc": float(np.mean([m["pr_auc"] for m in per_tag.values()])),
+        "per_tag": per_tag,
+        "n_clips": len(y_true),
+    }
+
+
+def _split_targets(manifest: pd.DataFrame, y: np.ndarray, split: str, available: set[str]) -> dict[str, np.ndarray]:
+    rows = np.nonzero((manifest["split"] == split).to_numpy())[0]
+    return {manifest["clip_id"].iat[i]: y[i] for i in rows if manifest["clip_id"].iat[i] in available}
+
+
+def train(
+    manifest_path: str | Path,
+    mel_paths: list[str | Path],
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    checkpoint_path: str | Path,
+    logger: logging.Logger | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train on the manifest's train split, stop early on valid, report on test.
+
+    Writes model.pt, model.json, metrics.json, history.csv and training.png to out_dir.
+    The checkpoint at ``checkpoint_path`` is resumed when its settings match.
+    on_epoch_end(epoch, record) is called after each epoch's checkpoint is saved.
+    """
+    log = logger or logging.getLogger("mirtransfer")
+    out_dir = Path(out_dir)
+    device = _device()
+    use_amp = config.amp and device.type == "cuda"
+    manifest, meta = read_manifest(manifest_path)
+    if manifest["split"].isna().all():
+        raise ValueError(f"{manifest_path}: the source dataset has no 'split' column (train/valid/test); add one to its table")
+    table = MelTable(mel_paths)
+    vocabulary = tag_vocabulary(manifest.loc[manifest["split"] == "train", "tags"], config.n_tags)
+    y = multi_hot(manifest["tags"], vocabulary)
+    available = set(table.index()["clip_id"])
+    streams = {
+        split: SplitStream(table, _split_targets(manifest, y, split, available), config.batch_size, config.shuffle_window)
+        for split in ("train", "valid", "test")
+    }
+    for split, stream in streams.items():
+        if not stream.targets:
+            raise ValueError(f"{manifest_path}: no usable clip in the '{split}' split")
+    log.info("source %s: %d tags, train/valid/test clips %s, device %s",
+             meta["dataset"], len(vocabulary), [len(s.targets) for s in streams.values()], device)
+
+    spec = ModelSpec(table.frontend, vocabulary, channels=config.channels, input_norm=config.input_norm,
+                     source={"dataset": meta["dataset"], "train": asdict(config)})
+    model = build_model(spec, config.seed).to(device)
+    if use_amp:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
+
+    checkpoint_path = Path(checkpoint_path)
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if saved["digest"] == config.digest() and saved["tags"] == vocabulary:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            state = saved["state"]
+            log.info("resumed from %s after epoch %d", checkpoint_path, state["epoch"])
+        else:
+            log.warning("ignoring %s: it was made with other settings or data", checkpoint_path)
+
+    while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
+        epoch = state["epoch"] + 1
+        t0 = time.perf_counter()
+        model.train()
+        losses = []
+        rng = np.random.default_rng([config.seed, epoch])
+        n_batches = -(-len(streams["train"].targets) // config.batch_size)
+        for mel, target, _ in tqdm(streams["train"].epoch(rng), total=n_batches, desc=f"epoch {epoch}", mininterval=10, leave=False):
+            if len(target) < 2:
+                continue  # batch norm needs two samples
+            x = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
+            if use_amp:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, torch.bfloat16, enabled=use_amp):
+                loss = loss_fn(model(x).float(), torch.from_numpy(target).to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        _, prob, truth = predict(model, streams["valid"], device, use_amp)
+        valid = tag_metrics(truth, prob, vocabulary)
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_roc_auc": valid["roc_auc"],
+                  "valid_pr_auc": valid["pr_auc"], "seconds": time.perf_counter() - t0}
+        state["history"].append(record)
+        state["epoch"] = epoch
+        if valid["roc_auc"] > state["best_auc"]:
+            state.update(best_auc=valid["roc_auc"], best_epoch=epoch, bad_epochs=0,
+                         best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        with atomic_path(checkpoint_path) as tmp:
+            torch.save({"digest": config.digest(), "tags": vocabulary, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "state": state}, tmp)
+        log.info("epoch %d: loss %.4f, valid ROC-AUC %.4f, PR-AUC %.4f (%.1f s)", epoch, record["train_loss"],
+                 record["valid_roc_auc"], record["valid_pr_auc"], record["seconds"])
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+
+    model.load_state_dict(state["best_state"])
+    _, prob, truth = predict(model, streams["test"], device, use_amp)
+    test = tag_metrics(truth, prob, vocabulary)
+    _, prob, truth = predict(model, streams["valid"], device, use_amp)
+    valid = tag_metrics(truth, prob, vocabulary)
+    model = model.to(memory_format=torch.contiguous_format).cpu()
+    save_model(model, out_dir / "model.pt", out_dir / "model.json")
+    metrics = {
+        "source": meta["dataset"], "device": str(device), "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"], "tags": vocabulary, "test": test, "valid": valid, "config": asdict(config),
+    }
+    write_json(metrics, out_dir / "metrics.json")
+    history = pd.DataFrame(state["history"])
+    with atomic_path(out_dir / "history.csv") as tmp:
+        history.to_csv(tmp, index=False)
+    plot_history(history, state["best_epoch"], out_dir / "training.png")
+    log.info("best epoch %d; test ROC-AUC %.4f, PR-AUC %.4f", state["best_epoch"], test["roc_auc"], test["pr_auc"])
+    return metrics
+
+
+def plot_history(history: pd.DataFrame, best_epoch: int, path: str | Path) -> None:
+    """Training loss and validation ROC-AUC per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(history["epoch"], history["train_loss"], marker=".")
+    a.set(xlabel="epoch", ylabel="training loss (BCE)")
+    b.plot(history["epoch"], history["valid_roc_auc"], marker=".", label="valid ROC-AUC")
+    b.axvline(best_epoch, color="grey", linestyle=":", label=f"best (epoch {best_epoch})")
+    b.set(xlabel="epoch", ylabel="macro ROC-AUC")
+    b.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,26 @@
+# Per-layer features of a dataset from one extractor (trained or random convnet).
+
+
+rule features:
+    input:
+        unpack(features_input),
+    output:
+        [f"results/{{dataset}}/features/{{extractor}}/layer{layer}.parquet" for layer in LAYERS],
+    params:
+        extractor=lambda wildcards: config["extractors"][wildcards.extractor],
+        model_config=lambda wildcards: config["models"][config["extractors"][wildcards.extractor]["model"]],
+        pooling=config.get("features", {}).get("pooling", "post"),
+        batch_size=config.get("features", {}).get("batch_size", 64),
+    log:
+        "logs/{dataset}/features-{extractor}.log",
+    benchmark:
+        "benchmarks/{dataset}/features-{extractor}.tsv"
+    threads: rule_resources("features", "threads", 2)
+    resources:
+        mem_mb=rule_resources("features", "mem_mb", 4000),
+        runtime=rule_resources("features", "runtime", 60),
+        gpu=gpu_resources("features"),
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/features.py"

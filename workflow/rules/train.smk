@@ -1,0 +1,30 @@
+# Train a source model (the convnet) on a tagging dataset.
+
+
+rule train:
+    input:
+        manifest=lambda wildcards: f"results/{config['models'][wildcards.model]['dataset']}/manifest.parquet",
+        mel=lambda wildcards: mel_shards(config["models"][wildcards.model]["dataset"]),
+    output:
+        weights="results/models/{model}/model.pt",
+        spec="results/models/{model}/model.json",
+        metrics="results/models/{model}/metrics.json",
+        history="results/models/{model}/history.csv",
+        plot="results/models/{model}/training.png",
+    params:
+        config=lambda wildcards: {
+            k: v for k, v in config["models"][wildcards.model].items() if k != "dataset"
+        },
+    log:
+        "logs/models/{model}/train.log",
+    benchmark:
+        "benchmarks/models/{model}/train.tsv"
+    threads: rule_resources("train", "threads", 2)
+    resources:
+        mem_mb=rule_resources("train", "mem_mb", 4000),
+        runtime=rule_resources("train", "runtime", 120),
+        gpu=gpu_resources("train"),
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/train.py"
