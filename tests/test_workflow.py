@@ -114,3 +114,37 @@ def test_demo_corpus_is_deterministic(tmp_path):
     assert set(voice["vocal"]) == {"vocal", "instrumental"} and set(voice["fold"]) == {1, 2, 3, 4}
     tempo = pd.read_csv(tmp_path / "one" / "tempo" / "tempo.csv")
     assert tempo["tempo"].between(0.3, 0.9).all() and tempo["pitch"].between(36 / 127, 84 / 127).all()
+
+
+@pytest.mark.slow
+def test_demo_pipeline_small(tmp_path):
+    """The default config, narrowed: demo corpus, training and features; then single targets."""
+    write_config(
+        tmp_path,
+        frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
+        demo={"root": "resources/demo", "seed": 5, "n_source": 60, "n_target": 12, "clip_seconds": 2.0},
+        models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8}},
+    )
+    result = run_snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for dataset in ("demo_genre", "demo_voice", "demo_tempo"):
+        for extractor in ("convnet", "random"):
+            for layer in range(1, 6):
+                assert (tmp_path / "results" / dataset / "features" / extractor / f"layer{layer}.parquet").exists()
+    assert (tmp_path / "results" / "models" / "convnet" / "metrics.json").exists()
+
+    # A single target rebuilds only what it needs: the random features need no training.
+    target = "results/demo_genre/features/random/layer3.parquet"
+    dry = run_snakemake(tmp_path, "-n", "--forceall", target)
+    jobs = dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "features" in jobs and "rule train" not in jobs and "demo_voice" not in jobs
+
+    # Nothing to do after a complete run; a changed extractor seed reruns only its features.
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
+    config = yaml.safe_load((tmp_path / "config" / "config.yaml").read_text())
+    config["extractors"]["random"]["seed"] = 9
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = run_snakemake(tmp_path, "-n", "--quiet", "rules")
+    lines = dry.stdout.splitlines()
+    counts = {line.split()[0]: int(line.split()[1]) for line in lines if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts.get("features") == 3 and "train" not in counts and "melspec" not in counts, dry.stdout

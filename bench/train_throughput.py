@@ -1,0 +1,135 @@
+"""Clips per second for training and feature extraction, with the data path timed apart.
+
+Writes a Parquet spectrogram table of random 29 s clips (96 x 1360, float16), then times:
+  data        MelTable batches read and moved to the device (no model);
+  train step  forward + backward + Adam step on a batch already on the device;
+  extract     inference of the five pooled layers on a batch already on the device;
+  train e2e   one shuffled epoch through SplitStream (data path + steps);
+  extract e2e layer_features over the whole table (data path + inference).
+On CUDA, bf16 autocast and channels-last are used for the model steps (--no-amp to turn off).
+
+Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from mirtransfer.features import device_for, layer_features
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd
+from mirtransfer.melspec import MelTable, mel_schema, open_writer
+from mirtransfer.model import ModelSpec, build_model
+from mirtransfer.train import SplitStream
+
+
+def write_table(path: Path, n: int, fe: FrontEnd, group: int = 64) -> list[str]:
+    schema = mel_schema(fe, ExcerptPolicy(), "float16")
+    rng = np.random.default_rng(0)
+    ids = [f"c{i:06d}" for i in range(n)]
+    with open_writer(path, schema) as writer:
+        for start in range(0, n, group):
+            k = min(group, n - start)
+            mel = (rng.standard_normal((k, fe.n_mels * fe.n_frames)) * 20 - 30).astype(np.float16)
+            writer.write_table(pa.table([pa.array(ids[start:start + k]), pa.array(np.zeros(k, np.int16)),
+                                         pa.FixedSizeListArray.from_arrays(pa.array(mel.reshape(-1)), mel.shape[1])],
+                                        schema=schema), row_group_size=k)
+    return ids
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def rate(fn, n_clips: int, device: torch.device, repeats: int = 3) -> float:
+    fn()  # warm-up
+    sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return n_clips / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-amp", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = device_for(args.device)
+    amp = device.type == "cuda" and not args.no_amp
+    fe = FrontEnd()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mel.parquet"
+        ids = write_table(path, args.clips, fe)
+        table = MelTable([path])
+        model = build_model(ModelSpec(fe, [f"t{i}" for i in range(50)]), seed=0).to(device)
+        if amp:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        x = next(table.iter_batches(args.batch_size)).to_tensor(device)
+        if amp:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 2, (len(x), 50), device=device).float()
+
+        def step() -> None:
+            with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+                loss = loss_fn(model(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        def infer() -> None:
+            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp):
+                model.blocks_forward(x)
+
+        def data() -> None:
+            for batch in table.iter_batches(args.batch_size):
+                batch.to_tensor(device)
+
+        stream = SplitStream(table, {c: np.zeros(50, np.float32) for c in ids}, args.batch_size)
+
+        def train_epoch() -> None:
+            model.train()
+            for mel, target, _ in stream.epoch(np.random.default_rng(0)):
+                xb = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
+                if amp:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+                    loss = loss_fn(model(xb).float(), torch.from_numpy(target).to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+        model.train()
+        results = {
+            "data (Parquet -> device)": rate(data, args.clips, device),
+            "train step (on device)": rate(step, len(x), device),
+            "train epoch end to end": rate(train_epoch, args.clips, device, repeats=1),
+        }
+        model.eval()
+        results["extract step (on device)"] = rate(infer, len(x), device)
+        results["extract end to end"] = rate(lambda: layer_features(model, table, batch_size=args.batch_size, device=device),
+                                             args.clips, device, repeats=1)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
+    print(f"{args.clips} clips of 29 s (96 x 1360), batch {args.batch_size}, {name}, amp={amp}")
+    for key, value in results.items():
+        print(f"  {key:28s} {value:10.1f} clips/s")
+
+
+if __name__ == "__main__":
+    main()

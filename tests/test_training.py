@@ -1,0 +1,139 @@
+"""Training on a tiny demo tagging set and feature extraction from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mirtransfer.demo import make_corpus
+from mirtransfer.features import extract, layer_features, read_features
+from mirtransfer.frontend import FrontEnd, FrontEndMismatch
+from mirtransfer.manifest import build_manifest, write_manifest
+from mirtransfer.melspec import MelTable, run_shard
+from mirtransfer.model import ModelSpec, build_model, load_model
+from mirtransfer.train import SplitStream, TrainConfig, multi_hot, tag_vocabulary, train
+
+FE = {"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A demo tagging set (100 clips of about 2 s) as manifest and two mel shards."""
+    tmp = tmp_path_factory.mktemp("source")
+    make_corpus(tmp / "demo", seed=3, n_source=100, n_target=8, clip_seconds=2.0)
+    spec = {"type": "csv", "root": str(tmp / "demo" / "tags"), "table": "tags.csv", "columns": {"tags": "tags", "split": "split"}}
+    write_manifest(build_manifest("tags", spec), tmp / "manifest.parquet", {"dataset": "tags", "root": spec["root"]})
+    shards = []
+    for shard in range(2):
+        shards.append(tmp / f"part-{shard:03d}.parquet")
+        run_shard(tmp / "manifest.parquet", shard, 2, frontend=FE, excerpts={"policy": "first", "pad": "zero"},
+                  melspec={"batch_size": 8, "dtype": "float16"}, strict=True, mel_out=shards[-1],
+                  rejected_out=tmp / f"rejected-{shard}.csv", threads=1)
+    return tmp, shards
+
+
+CONFIG = TrainConfig(n_tags=12, epochs=6, patience=10, batch_size=8, learning_rate=5e-3, seed=0, shuffle_window=2)
+
+
+def test_vocabulary_and_targets():
+    tags = pd.Series([["b", "a"], ["a"], ["c", "a"], ["b"]])
+    assert tag_vocabulary(tags, 2) == ["a", "b"]
+    np.testing.assert_array_equal(multi_hot(tags, ["a", "b"]), [[1, 1], [1, 0], [1, 0], [0, 1]])
+
+
+def test_stream_covers_the_split_once_in_any_order(source):
+    _, shards = source
+    table = MelTable(shards)
+    ids = table.index()["clip_id"].tolist()
+    targets = {c: np.array([i], np.float32) for i, c in enumerate(ids) if i % 3}
+    stream = SplitStream(table, targets, batch_size=5, window=2)
+    ordered = [c for _, _, batch in stream.epoch() for c in batch]
+    assert ordered == [c for c in ids if c in targets]
+    shuffled = [c for _, _, batch in stream.epoch(np.random.default_rng(1)) for c in batch]
+    assert sorted(shuffled) == sorted(ordered) and shuffled != ordered
+    again = [c for _, _, batch in stream.epoch(np.random.default_rng(1)) for c in batch]
+    assert again == shuffled
+    for mel, y, batch in stream.epoch(np.random.default_rng(2)):
+        assert [targets[c][0] for c in batch] == list(y[:, 0])
+
+
+def test_training_learns_and_resumes_identically(source, tmp_path):
+    tmp, shards = source
+    torch.set_num_threads(1)
+    metrics = train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "full", checkpoint_path=tmp_path / "full" / "ckpt.pt")
+    assert metrics["valid"]["roc_auc"] > 0.7, metrics["valid"]
+    assert metrics["test"]["roc_auc"] > 0.65, metrics["test"]
+    assert len(metrics["test"]["per_tag"]) >= 8
+    for name in ("model.pt", "model.json", "metrics.json", "history.csv", "training.png"):
+        assert (tmp_path / "full" / name).exists()
+
+    def interrupt(epoch, record):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "cut", checkpoint_path=tmp_path / "cut" / "ckpt.pt", on_epoch_end=interrupt)
+    assert not (tmp_path / "cut" / "model.pt").exists()
+    resumed = train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "cut", checkpoint_path=tmp_path / "cut" / "ckpt.pt")
+    a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["test"] == metrics["test"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "full" / "history.csv").drop(columns="seconds"),
+        pd.read_csv(tmp_path / "cut" / "history.csv").drop(columns="seconds"),
+    )
+
+
+def test_features_are_aligned_and_batch_independent(source, tmp_path):
+    _, shards = source
+    table = MelTable(shards)
+    model = build_model(ModelSpec(table.frontend, ["x"]), seed=5)
+    ids, small = layer_features(model, table, batch_size=3)
+    ids_big, big = layer_features(model, table, batch_size=64)
+    assert ids == ids_big == table.index()["clip_id"].tolist()
+    for a, b in zip(small, big):
+        assert a.shape == (len(ids), 32)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_random_extractor_is_reproducible(source, tmp_path):
+    _, shards = source
+    extractor = {"model": "m", "weights": "random", "seed": 4, "batchnorm": "target"}
+    outs = {}
+    for run in ("a", "b"):
+        outs[run] = [tmp_path / run / f"layer{i}.parquet" for i in range(1, 6)]
+        meta = extract(shards, outs[run], extractor=extractor, model_config={"channels": 32}, batch_size=16)
+    assert meta["model"]["batchnorm_statistics"] == "estimated on this dataset"
+    for a, b in zip(outs["a"], outs["b"]):
+        pd.testing.assert_frame_equal(read_features(a)[0], read_features(b)[0])
+    df, meta = read_features(outs["a"][4])
+    assert list(df.columns) == ["clip_id"] + [f"l5_{k:02d}" for k in range(32)] and meta["layer"] == 5
+    other = [tmp_path / "c" / f"layer{i}.parquet" for i in range(1, 6)]
+    extract(shards, other, extractor={**extractor, "seed": 5}, model_config={}, batch_size=16)
+    assert not read_features(other[0])[0].equals(df)
+    # Identity statistics leave batch norm untouched.
+    extract(shards, other, extractor={**extractor, "batchnorm": "identity"}, model_config={}, batch_size=16)
+    assert read_features(other[0])[1]["model"]["batchnorm_statistics"].startswith("identity")
+
+
+def test_frontend_mismatch_is_rejected(source):
+    _, shards = source
+    table = MelTable(shards)
+    model = build_model(ModelSpec(FrontEnd(**{**FE, "n_mels": 64}), ["x"]), seed=0)
+    with pytest.raises(FrontEndMismatch, match=r"n_mels: 64 \(the model\) vs 48 \(the spectrograms"):
+        layer_features(model, table)
+
+
+def test_trained_extractor_uses_saved_weights(source, tmp_path):
+    tmp, shards = source
+    torch.set_num_threads(1)
+    train(tmp / "manifest.parquet", shards, TrainConfig(n_tags=12, epochs=1, batch_size=8), tmp_path, checkpoint_path=tmp_path / "c.pt")
+    outs = [tmp_path / f"layer{i}.parquet" for i in range(1, 6)]
+    meta = extract(shards, outs, extractor={"model": "m", "weights": "trained"}, model_files=(tmp_path / "model.pt", tmp_path / "model.json"))
+    assert meta["model"]["source"]["dataset"] == "tags"
+    ids, layers = layer_features(load_model(tmp_path / "model.pt", tmp_path / "model.json"), MelTable(shards))
+    df, _ = read_features(outs[2])
+    np.testing.assert_array_equal(df.drop(columns="clip_id").to_numpy(), layers[2])
