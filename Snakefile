@@ -14,6 +14,9 @@ include: "workflow/rules/manifest.smk"
 include: "workflow/rules/melspec.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/mfcc.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/reproduction.smk"
 
 
 rule all:
@@ -21,4 +24,6 @@ rule all:
         expand("results/{dataset}/summary.json", dataset=DATASETS),
         expand("results/models/{model}/metrics.json", model=MODELS),
         [feature_files(d, e) for d in FEATURE_DATASETS for e in EXTRACTORS],
+        "results/summary/scores.csv" if TASKS else [],
+        "results/reproduction/summary.csv" if REPRODUCTION_TASKS else [],
     default_target: True

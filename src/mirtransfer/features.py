@@ -76,15 +76,20 @@ def estimate_batchnorm(model: ConvNet, table: MelTable, *, batch_size: int = 64,
     model.eval()
 
 
+def write_table(clip_ids: list[str], values: np.ndarray, columns: list[str], path: str | Path, metadata: dict[str, Any]) -> None:
+    """One feature table: clip_id and one float32 column per value, metadata in the schema."""
+    data = {"clip_id": pa.array(clip_ids, pa.string())}
+    data.update({name: pa.array(values[:, k].astype(np.float32)) for k, name in enumerate(columns)})
+    table = pa.table(data).replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
 def write_layers(clip_ids: list[str], layers: list[np.ndarray], paths: list[str | Path], metadata: dict[str, Any]) -> None:
-    """One Parquet per layer: clip_id and columns l<layer>_<k> of float32."""
+    """One Parquet per layer: clip_id and columns l<layer>_<k>."""
     for layer, (values, path) in enumerate(zip(layers, paths), start=1):
-        columns = {"clip_id": pa.array(clip_ids, pa.string())}
-        columns.update({f"l{layer}_{k:02d}": pa.array(values[:, k]) for k in range(values.shape[1])})
-        meta = {**metadata, "layer": layer}
-        table = pa.table(columns).replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True)})
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp)
+        columns = [f"l{layer}_{k:02d}" for k in range(values.shape[1])]
+        write_table(clip_ids, values, columns, path, {**metadata, "layer": layer})
 
 
 def read_features(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -106,6 +106,30 @@ class Resampler:
             return self._kernels[rate](torch.from_numpy(wave)).numpy()
 
 
+class ExcerptReader:
+    """Decode a manifest row, check it, resample it and cut it into the policy's excerpts."""
+
+    def __init__(self, frontend: FrontEnd, excerpts: ExcerptPolicy) -> None:
+        self.frontend = frontend
+        self.excerpts = excerpts
+        self.resample = Resampler(frontend.sample_rate)
+        self.limits = DecodeLimits(min_duration=excerpts.min_duration, silence_db=excerpts.silence_db)
+
+    def __call__(self, root: Path, row: Any) -> list[np.ndarray]:
+        """The row's excerpts at the front end's rate; AudioError for a bad file."""
+        start = None if pd.isna(row.start) else float(row.start)
+        end = None if pd.isna(row.end) else float(row.end)
+        wave, rate = load_mono(
+            root / row.path,
+            start=start,
+            end=end,
+            # A little more than needed, so the resampling filter sees past the excerpt's end.
+            max_seconds=self.excerpts.decode_seconds(self.frontend) + RESAMPLE_MARGIN,
+            limits=self.limits,
+        )
+        return self.excerpts.split(self.resample(wave, rate), self.frontend)
+
+
 class MelExtractor:
     """Decode, resample, cut and transform clips in batches; write a Parquet shard."""
 
@@ -132,22 +156,7 @@ class MelExtractor:
         self.strict = strict
         self.log = logger or logging.getLogger("mirtransfer")
         self.logmel = LogMel(frontend)
-        self.resample = Resampler(frontend.sample_rate)
-        self.limits = DecodeLimits(min_duration=excerpts.min_duration, silence_db=excerpts.silence_db)
-
-    def _prepare(self, root: Path, row: Any) -> list[np.ndarray]:
-        """Decode one manifest row and return its excerpts at the front end's rate."""
-        start = None if pd.isna(row.start) else float(row.start)
-        end = None if pd.isna(row.end) else float(row.end)
-        wave, rate = load_mono(
-            root / row.path,
-            start=start,
-            end=end,
-            # A little more than needed, so the resampling filter sees past the excerpt's end.
-            max_seconds=self.excerpts.decode_seconds(self.frontend) + RESAMPLE_MARGIN,
-            limits=self.limits,
-        )
-        return self.excerpts.split(self.resample(wave, rate), self.frontend)
+        self.read = ExcerptReader(frontend, excerpts)
 
     def _transform(self, excerpts: list[np.ndarray]) -> np.ndarray:
         """Log-mel of a batch of equal-length excerpts, flattened per row, in the storage dtype."""
@@ -164,13 +173,13 @@ class MelExtractor:
         with atomic_path(out) as tmp, ThreadPoolExecutor(max_workers=max(self.threads, 1)) as pool:
             writer = open_writer(tmp, schema, self.compression)
             batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
-            pending = [pool.submit(self._prepare, root, r) for r in batches[0]] if batches else []
+            pending = [pool.submit(self.read, root, r) for r in batches[0]] if batches else []
             try:
                 for k, batch in enumerate(batches):
                     # Decode the next batch while this one is transformed and written.
                     futures = pending
                     if k + 1 < len(batches):
-                        pending = [pool.submit(self._prepare, root, r) for r in batches[k + 1]]
+                        pending = [pool.submit(self.read, root, r) for r in batches[k + 1]]
                     ids, index, waves = [], [], []
                     for row, future in zip(batch, futures):
                         try:

@@ -3,6 +3,8 @@ import os
 
 from snakemake.utils import validate
 
+from mirtransfer import featuresets
+
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -15,6 +17,27 @@ MODELS = sorted(config.get("models", {}))
 EXTRACTORS = sorted(config.get("extractors", {}))
 FEATURE_DATASETS = config.get("features", {}).get("datasets", [])
 LAYERS = [1, 2, 3, 4, 5]
+TASKS = config.get("tasks", {})
+EVALUATION = config.get("evaluation", {})
+REPRODUCTION = config.get("reproduction", {})
+REPRODUCTION_TASKS = REPRODUCTION.get("tasks", [])
+CHOI2017_DEFAULT_ROOT = "resources/choi2017"
+CHOI2017_ROOT = REPRODUCTION.get("root", CHOI2017_DEFAULT_ROOT)
+CHOI2017_FILES = [
+    line.split()[1]
+    for line in open(workflow.source_path("../resources/choi2017.sha256"))
+    if line.strip() and not line.split()[1].startswith("keras2_model/")
+]
+
+
+def feature_sets():
+    """The feature sets to score: the config's list, or every layer combination of every
+    extractor plus mfcc and mfcc + the first trained extractor's five layers."""
+    names = EVALUATION.get("feature_sets", "default")
+    if names != "default":
+        return list(names)
+    trained = [e for e in EXTRACTORS if config["extractors"][e]["weights"] == "trained"]
+    return featuresets.default_sets(EXTRACTORS, trained[0] if trained else None, ["mfcc"])
 
 
 def check_references():
@@ -29,6 +52,18 @@ def check_references():
     for dataset in FEATURE_DATASETS:
         if dataset not in config["datasets"]:
             problems.append(f"features.datasets: {dataset!r} is not a key of datasets")
+    for name, task in TASKS.items():
+        if task["dataset"] not in FEATURE_DATASETS:
+            problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
+    for name in feature_sets():
+        try:
+            parts = featuresets.parse(name)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        for part in parts:
+            if part.extractor != "mfcc" and part.extractor not in EXTRACTORS:
+                problems.append(f"feature set {name!r}: {part.extractor!r} is not mfcc or a key of extractors")
     if problems:
         raise ValueError("config/config.yaml: " + "; ".join(problems))
 
@@ -41,6 +76,9 @@ wildcard_constraints:
     shard=r"\d{3}",
     model="|".join(MODELS) or "^$",
     extractor="|".join(EXTRACTORS) or "^$",
+    task="|".join(TASKS) or "^$",
+    published_task="|".join(REPRODUCTION_TASKS) or "^$",
+    feature_set=r"[A-Za-z0-9_:+]+",
 
 
 def dataset_spec(dataset):
@@ -97,3 +135,21 @@ def features_input(wildcards):
     if extractor["weights"] == "trained":
         inputs.update(model_files(extractor["model"]))
     return inputs
+
+
+def score_input(wildcards):
+    """The manifest and every feature table a score reads."""
+    dataset = TASKS[wildcards.task]["dataset"]
+    return {
+        "manifest": f"results/{dataset}/manifest.parquet",
+        "features": featuresets.files(dataset, wildcards.feature_set),
+    }
+
+
+def score_files():
+    return [f"results/scores/{task}/{name}.json" for task in TASKS for name in feature_sets()]
+
+
+def choi2017_files(wildcards):
+    """The released artefacts the reproduction reads (downloaded when root is the default)."""
+    return [f"{CHOI2017_ROOT}/{name}" for name in CHOI2017_FILES]

@@ -1,0 +1,112 @@
+"""Feature sets: names like ``convnet:135``, ``random:12345``, ``mfcc`` or ``mfcc+convnet:12345``.
+
+A name is parts joined by ``+``; a part is an extractor with layers (1..5, each
+digit one layer) or a single-table extractor (``mfcc``). Columns are concatenated
+in the order of the parts, and of the layers within a part (ascending).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mirtransfer.features import read_features
+
+_PART = re.compile(r"^(?P<extractor>[A-Za-z0-9_]+)(?::(?P<layers>[1-5]+))?$")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One extractor's contribution to a feature set."""
+
+    extractor: str
+    layers: tuple[int, ...] = ()
+
+    def files(self, dataset: str) -> list[str]:
+        """The Parquet tables this part reads, relative to the workflow's directory."""
+        base = f"results/{dataset}/features/{self.extractor}"
+        if not self.layers:
+            return [f"{base}/{self.extractor}.parquet"]
+        return [f"{base}/layer{layer}.parquet" for layer in self.layers]
+
+
+def parse(name: str) -> list[Part]:
+    """Parse a feature-set name; raise ValueError naming what is wrong."""
+    parts = []
+    for text in name.split("+"):
+        m = _PART.match(text)
+        if not m:
+            raise ValueError(f"feature set {name!r}: part {text!r} is not '<extractor>' or '<extractor>:<layers 1-5>'")
+        layers = tuple(int(d) for d in m["layers"] or "")
+        if len(set(layers)) != len(layers) or list(layers) != sorted(layers):
+            raise ValueError(f"feature set {name!r}: layers must be distinct and ascending, e.g. convnet:135")
+        parts.append(Part(m["extractor"], layers))
+    if len({p.extractor for p in parts}) != len(parts):
+        raise ValueError(f"feature set {name!r} names an extractor twice")
+    return parts
+
+
+def files(dataset: str, name: str) -> list[str]:
+    """Every table a feature set reads for a dataset."""
+    return [f for part in parse(name) for f in part.files(dataset)]
+
+
+def layer_combinations() -> list[str]:
+    """The 31 non-empty combinations of the five layers: '1', ..., '12345'."""
+    return ["".join(map(str, c)) for k in range(1, 6) for c in itertools.combinations(range(1, 6), k)]
+
+
+def default_sets(convnet_extractors: list[str], trained: str | None, table_extractors: list[str]) -> list[str]:
+    """Every layer combination of every convnet extractor, each table extractor, and table+trained:12345."""
+    names = [f"{e}:{c}" for e in convnet_extractors for c in layer_combinations()]
+    names += table_extractors
+    if trained:
+        names += [f"{t}+{trained}:12345" for t in table_extractors]
+    return names
+
+
+def load(root: str | Path, dataset: str, name: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """Clip ids, the (clips, features) matrix and the column names of a feature set.
+
+    Every table must hold the same clips in the same order; a difference is an error
+    that names the tables and the first clip that differs.
+    """
+    ids: list[str] | None = None
+    first = ""
+    blocks, columns = [], []
+    for path in files(dataset, name):
+        full = Path(root) / path
+        if not full.exists():
+            raise FileNotFoundError(f"feature table {full} is missing; build it with: snakemake {path}")
+        df, _ = read_features(full)
+        these = df["clip_id"].tolist()
+        if ids is None:
+            ids, first = these, path
+        elif these != ids:
+            diff = next((i for i, (a, b) in enumerate(zip(ids, these)) if a != b), min(len(ids), len(these)))
+            raise ValueError(f"feature tables {first} ({len(ids)} rows) and {path} ({len(these)} rows) are not aligned: "
+                             f"first difference at row {diff}; rebuild them from the same spectrograms")
+        values = df.drop(columns="clip_id")
+        blocks.append(values.to_numpy(dtype=np.float64))
+        columns += list(values.columns)
+    assert ids is not None
+    return ids, np.concatenate(blocks, axis=1), columns
+
+
+def targets(manifest: pd.DataFrame, clip_ids: list[str], target: str) -> np.ndarray:
+    """The task's target for each clip id, in that order; a clip missing from the manifest is an error."""
+    if target not in manifest.columns:
+        raise ValueError(f"target {target!r} is not a manifest column; columns: {list(manifest.columns)}")
+    indexed = manifest.set_index("clip_id")
+    missing = [c for c in clip_ids if c not in indexed.index]
+    if missing:
+        raise ValueError(f"{len(missing)} feature rows have no manifest row (first: {missing[0]!r}); rebuild the features")
+    values = indexed.loc[clip_ids, target].to_numpy()
+    if pd.isna(values).any():
+        raise ValueError(f"target {target!r} is empty for {int(pd.isna(values).sum())} clips")
+    return values

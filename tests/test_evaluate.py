@@ -1,0 +1,152 @@
+"""Protocols, the fast grid against scikit-learn's GridSearchCV, feature sets and nested mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, SVR
+
+from mirtransfer import featuresets
+from mirtransfer.evaluate import evaluate, grid_scores, make_folds, paper_grid, score_feature_set, weighted_means
+from mirtransfer.features import write_layers, write_table
+from mirtransfer.manifest import finalize, write_manifest
+
+
+def toy(kind: str, n: int = 90, d: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * rng.uniform(0.1, 30, d)
+    if kind == "classification":
+        y = np.array(["a", "b", "c"])[(X[:, 0] / X[:, 0].std() + 0.5 * rng.standard_normal(n) > 0).astype(int) + (X[:, 1] > 0)]
+    else:
+        y = X[:, 0] / X[:, 0].std() + 0.3 * rng.standard_normal(n)
+    return X, y
+
+
+def sklearn_grid(kind: str):
+    gammas = [0.5**e for e in (3, 5, 7, 9, 11, 13)] + ["auto"]
+    grid = []
+    for scaler in ("passthrough", StandardScaler()):
+        grid.append({"scaler": [scaler], "svm__kernel": ["rbf"], "svm__C": [0.1, 2.0, 8.0, 32.0], "svm__gamma": gammas})
+        grid.append({"scaler": [scaler], "svm__kernel": ["linear"], "svm__C": [0.1, 2.0, 8.0, 32.0]})
+    svm = SVC() if kind == "classification" else SVR()
+    return Pipeline([("scaler", "passthrough"), ("svm", svm)]), grid
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_folds_match_scikit_learn(kind):
+    _, y = toy(kind)
+    ours = make_folds("kfold", kind, y, n_folds=10)
+    splitter = StratifiedKFold(10) if kind == "classification" else KFold(10)
+    for (a_tr, a_te), (b_tr, b_te) in zip(ours, splitter.split(np.zeros(len(y)), y)):
+        np.testing.assert_array_equal(a_tr, b_tr)
+        np.testing.assert_array_equal(a_te, b_te)
+
+
+def test_predefined_and_train_test_folds():
+    y = np.zeros(6)
+    folds = make_folds("predefined_folds", "classification", y, fold=np.array([2, 1, 2, 3, 1, 3]))
+    assert [te.tolist() for _, te in folds] == [[1, 4], [0, 2], [3, 5]]
+    assert [tr.tolist() for tr, _ in folds][0] == [0, 2, 3, 5]
+    split = np.array(["train", "test", "valid", "train", "test", "other"])
+    (train, test), = make_folds("train_test", "classification", y, split=split)
+    assert train.tolist() == [0, 2, 3] and test.tolist() == [1, 4]
+    with pytest.raises(ValueError, match="needs a fold for every clip"):
+        make_folds("predefined_folds", "classification", y, fold=np.array([1, None, 2, 2, 1, 1], dtype=object))
+    with pytest.raises(ValueError, match="unknown protocol"):
+        make_folds("loo", "classification", y)
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_grid_equals_gridsearchcv(kind):
+    X, y = toy(kind)
+    folds = make_folds("kfold", kind, y, n_folds=5)
+    candidates, table = grid_scores(X, y, folds, kind, n_jobs=1)
+    assert len(candidates) == 64
+    pipe, grid = sklearn_grid(kind)
+    search = GridSearchCV(pipe, grid, cv=folds).fit(X, y)
+    theirs = {}
+    for i, params in enumerate(search.cv_results_["params"]):
+        key = (not isinstance(params["scaler"], str), params["svm__kernel"], params["svm__C"], params.get("svm__gamma"))
+        theirs[key] = [search.cv_results_[f"split{f}_test_score"][i] for f in range(len(folds))]
+    for cand, row in zip(candidates, table):
+        np.testing.assert_allclose(row, theirs[(cand.scale, cand.kernel, cand.C, cand.gamma)], rtol=1e-6, atol=1e-9)
+    result = evaluate(X, y, folds, kind)
+    sizes = np.array([len(te) for _, te in folds])
+    best_theirs = max(np.dot(v, sizes) / sizes.sum() for v in theirs.values())
+    assert result["score"] == pytest.approx(best_theirs, abs=1e-9)
+    assert result["score"] == pytest.approx(weighted_means(table, folds).max())
+
+
+def test_weighted_mean_uses_fold_sizes():
+    folds = [(np.arange(3), np.arange(3, 4)), (np.arange(1), np.arange(1, 4))]
+    assert weighted_means(np.array([[1.0, 0.0]]), folds)[0] == pytest.approx(0.25)
+
+
+def test_nested_mode():
+    X, y = toy("classification", n=60)
+    folds = make_folds("kfold", "classification", y, n_folds=3)
+    nested = evaluate(X, y, folds, "classification", mode="nested", inner_folds=3)
+    paper = evaluate(X, y, folds, "classification", mode="paper")
+    assert len(nested["fold_scores"]) == 3 and len(nested["best_params"]) == 3
+    assert 0.3 < nested["score"] <= paper["score"] + 1e-12  # selection on the reported folds is optimistic
+    assert nested["mode"] == "nested" and paper["mode"] == "paper"
+    assert len(paper_grid((False,))) == 32
+
+
+def test_feature_set_parsing():
+    assert featuresets.parse("convnet:135") == [featuresets.Part("convnet", (1, 3, 5))]
+    assert featuresets.parse("mfcc+convnet:12345")[0] == featuresets.Part("mfcc")
+    assert featuresets.files("d", "mfcc+random:24") == [
+        "results/d/features/mfcc/mfcc.parquet", "results/d/features/random/layer2.parquet", "results/d/features/random/layer4.parquet"]
+    for bad in ("convnet:31", "convnet:116", "convnet:6", "conv net", "mfcc+mfcc", "convnet:"):
+        with pytest.raises(ValueError):
+            featuresets.parse(bad)
+    assert len(featuresets.layer_combinations()) == 31
+    names = featuresets.default_sets(["convnet", "random"], "convnet", ["mfcc"])
+    assert len(names) == 64 and names[-1] == "mfcc+convnet:12345"
+
+
+@pytest.fixture
+def scored_dataset(tmp_path):
+    ids = [f"c{i:02d}" for i in range(40)]
+    rng = np.random.default_rng(1)
+    labels = np.array(["x", "y"])[np.arange(40) % 2]
+    manifest = finalize(pd.DataFrame({"clip_id": ids, "path": [f"{c}.wav" for c in ids], "label": labels,
+                                      "fold": np.arange(40) % 4 + 1}), "toy")
+    write_manifest(manifest, tmp_path / "results/toy/manifest.parquet", {"dataset": "toy", "root": "."})
+    layers = [rng.standard_normal((40, 32)) + (labels == "y")[:, None] * (layer / 5) for layer in range(1, 6)]
+    write_layers(ids, layers, [tmp_path / f"results/toy/features/convnet/layer{i}.parquet" for i in range(1, 6)], {})
+    write_table(ids, rng.standard_normal((40, 120)), [f"m{k}" for k in range(120)], tmp_path / "results/toy/features/mfcc/mfcc.parquet", {})
+    return tmp_path, layers
+
+
+def test_feature_set_concatenation_order(scored_dataset):
+    root, layers = scored_dataset
+    ids, X, columns = featuresets.load(root, "toy", "mfcc+convnet:35")
+    assert X.shape == (40, 120 + 64) and columns[0] == "m0" and columns[120] == "l3_00" and columns[152] == "l5_00"
+    np.testing.assert_allclose(X[:, 120:152], layers[2].astype(np.float32))
+
+
+def test_misaligned_and_missing_features(scored_dataset):
+    root, layers = scored_dataset
+    ids = [f"c{i:02d}" for i in range(40)]
+    write_layers(ids[::-1], layers, [root / f"results/toy/features/convnet/layer{i}.parquet" for i in range(1, 6)][:1] + [], {})
+    with pytest.raises(ValueError, match="not aligned: first difference at row 0"):
+        featuresets.load(root, "toy", "convnet:12")
+    with pytest.raises(FileNotFoundError, match="snakemake results/toy/features/random/layer1.parquet"):
+        featuresets.load(root, "toy", "random:1")
+    manifest = pd.DataFrame({"clip_id": ids[:30], "label": ["x"] * 30})
+    with pytest.raises(ValueError, match="10 feature rows have no manifest row"):
+        featuresets.targets(manifest, ids, "label")
+
+
+def test_score_feature_set_with_predefined_folds(scored_dataset):
+    root, _ = scored_dataset
+    task = {"dataset": "toy", "target": "label", "kind": "classification", "protocol": "predefined_folds"}
+    result = score_feature_set(root / "results/toy/manifest.parquet", "toy", "convnet:5", task, root=root)
+    assert result["fold_sizes"] == [10, 10, 10, 10] and result["score"] > 0.8
+    assert result["feature_set"] == "convnet:5" and result["metric"] == "accuracy"

@@ -1,0 +1,54 @@
+# Score every (task, feature set) with the SVM/SVR grid, then tables and figures.
+
+
+rule score:
+    input:
+        unpack(score_input),
+    output:
+        "results/scores/{task}/{feature_set}.json",
+    params:
+        dataset=lambda wildcards: config["tasks"][wildcards.task]["dataset"],
+        task=lambda wildcards: config["tasks"][wildcards.task],
+        mode=EVALUATION.get("mode", "paper"),
+        inner_folds=EVALUATION.get("inner_folds", 5),
+        scaling=EVALUATION.get("scaling", [False, True]),
+    log:
+        "logs/scores/{task}/{feature_set}.log",
+    threads: rule_resources("score", "threads", 1)
+    resources:
+        mem_mb=rule_resources("score", "mem_mb", 2000),
+        runtime=rule_resources("score", "runtime", 30),
+    group:
+        "scores"
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/score.py"
+
+
+rule summary:
+    input:
+        score_files(),
+    output:
+        scores=report(
+            "results/summary/scores.csv",
+            caption="../report/scores.rst",
+            category="Scores",
+        ),
+        table="results/summary/scores.txt",
+        figures=report(
+            directory("results/summary/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/summary/summary.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/summary.py"

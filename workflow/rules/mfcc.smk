@@ -1,0 +1,24 @@
+# The MFCC baseline: 120 statistics per clip, aligned with the spectrograms.
+
+
+rule mfcc:
+    input:
+        manifest="results/{dataset}/manifest.parquet",
+        mel=lambda wildcards: mel_shards(wildcards.dataset),
+    output:
+        "results/{dataset}/features/mfcc/mfcc.parquet",
+    params:
+        frontend=config["frontend"],
+        excerpts=config["excerpts"],
+    log:
+        "logs/{dataset}/mfcc.log",
+    benchmark:
+        "benchmarks/{dataset}/mfcc.tsv"
+    threads: rule_resources("mfcc", "threads", 2)
+    resources:
+        mem_mb=rule_resources("mfcc", "mem_mb", 2000),
+        runtime=rule_resources("mfcc", "runtime", 60),
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/mfcc.py"
