@@ -31,7 +31,14 @@ def collect(paths: list[str | Path]) -> pd.DataFrame:
             "n_features": r["n_features"],
             "seconds": round(r["seconds"], 2),
         })
-    return pd.DataFrame(rows).sort_values(["task", "group", "layers"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    # Paper order: layered extractors, then table extractors (MFCC), then concatenations;
+    # layer combinations by size (1, ..., 5, 12, ..., 12345).
+    combos = {c: i for i, c in enumerate(layer_combinations())}
+    df["_g"] = [("+" in g) * 2 + (layers == "") for g, layers in zip(df["group"], df["layers"])]
+    df["_l"] = df["layers"].map(lambda x: combos.get(x, -1))
+    df = df.sort_values(["task", "_g", "group", "_l"], kind="stable")
+    return df.drop(columns=["_g", "_l"]).reset_index(drop=True)
 
 
 def write_tables(scores: pd.DataFrame, csv_path: str | Path, text_path: str | Path) -> str:
