@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint dag clean-demo
+.PHONY: demo test lint report clean-demo
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 ## Run the whole workflow on the built-in demo corpus (config/config.yaml).
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+	@cat results/summary/scores.txt
+
+## Build the self-contained HTML report of the last run.
+report: $(BIN)/.installed
+	$(BIN)/snakemake --report results/report.html
 
 ## Run the test suite.
 test: $(BIN)/.installed

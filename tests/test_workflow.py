@@ -21,9 +21,9 @@ def test_lint_is_clean(tmp_path):
 
 
 def test_demo_config_dry_run():
-    result = run_snakemake(REPO, "-n", "--quiet", "rules")
+    result = run_snakemake(REPO, "-n", "--forceall", "--quiet", "rules")
     assert result.returncode == 0, result.stderr
-    for rule in ("demo_corpus", "manifest", "melspec", "melspec_summary"):
+    for rule in ("demo_corpus", "manifest", "melspec", "melspec_summary", "train", "features", "mfcc", "score", "summary"):
         assert rule in result.stdout + result.stderr
 
 
@@ -63,6 +63,7 @@ def test_ingestion_end_to_end(tmp_path):
         data / "table" / "t.csv", index=False)
     write_config(
         tmp_path,
+        models={}, extractors={}, features={"datasets": []}, tasks={},
         frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
         datasets={
             "folders": {"type": "folder_per_class", "root": str(data / "folders"), "n_shards": 2},
@@ -122,8 +123,12 @@ def test_demo_pipeline_small(tmp_path):
     write_config(
         tmp_path,
         frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
-        demo={"root": "resources/demo", "seed": 5, "n_source": 60, "n_target": 12, "clip_seconds": 2.0},
+        demo={"root": "resources/demo", "seed": 5, "n_source": 60, "n_target": 20, "clip_seconds": 2.0},
         models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8}},
+        tasks={"genre": {"dataset": "demo_genre", "target": "label", "kind": "classification", "protocol": "kfold", "n_folds": 5},
+               "voice": {"dataset": "demo_voice", "target": "label", "kind": "classification", "protocol": "predefined_folds"},
+               "tempo": {"dataset": "demo_tempo", "target": "tempo", "kind": "regression", "protocol": "kfold", "n_folds": 4}},
+        evaluation={"mode": "paper", "feature_sets": ["convnet:12345", "convnet:5", "random:5", "mfcc", "mfcc+convnet:12345"]},
     )
     result = run_snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -132,6 +137,13 @@ def test_demo_pipeline_small(tmp_path):
             for layer in range(1, 6):
                 assert (tmp_path / "results" / dataset / "features" / extractor / f"layer{layer}.parquet").exists()
     assert (tmp_path / "results" / "models" / "convnet" / "metrics.json").exists()
+    scores = pd.read_csv(tmp_path / "results" / "summary" / "scores.csv")
+    assert len(scores) == 15 and set(scores["task"]) == {"genre", "voice", "tempo"}
+    assert scores.loc[scores["task"] != "tempo", "score"].between(0, 1).all()
+    figures = sorted(p.name for p in (tmp_path / "results" / "summary" / "figures").glob("*.png"))
+    assert figures == ["layers_convnet.png", "layers_random.png", "scores_genre.png", "scores_tempo.png", "scores_voice.png"]
+    assert run_snakemake(tmp_path, "--report", "results/report.html").returncode == 0
+    assert (tmp_path / "results" / "report.html").stat().st_size > 10000
 
     # A single target rebuilds only what it needs: the random features need no training.
     target = "results/demo_genre/features/random/layer3.parquet"
@@ -147,4 +159,11 @@ def test_demo_pipeline_small(tmp_path):
     dry = run_snakemake(tmp_path, "-n", "--quiet", "rules")
     lines = dry.stdout.splitlines()
     counts = {line.split()[0]: int(line.split()[1]) for line in lines if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts.get("features") == 3 and "train" not in counts and "melspec" not in counts, dry.stdout
+    # 3 feature jobs, then the 3 score cells that read random:5, then the summary.
+    assert counts.get("features") == 3 and counts.get("score") == 3 and counts.get("summary") == 1, dry.stdout
+    assert "train" not in counts and "melspec" not in counts and "mfcc" not in counts, dry.stdout
+
+    # One score cell rebuilds alone.
+    cell = "results/scores/genre/convnet:5.json"
+    dry = run_snakemake(tmp_path, cell, "-n", "--forcerun", "score", "--quiet", "rules")
+    assert dry.returncode == 0 and "score" in dry.stdout and "features" not in dry.stdout, dry.stdout

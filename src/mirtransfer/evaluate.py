@@ -83,6 +83,13 @@ def make_folds(
 ) -> list[Fold]:
     """(train indices, test indices) per fold, in a fixed order."""
     if protocol == "kfold":
+        if kind == "classification":
+            classes, counts = np.unique(y, return_counts=True)
+            if counts.min() < n_folds:
+                raise ValueError(f"class {classes[np.argmin(counts)]!r} has {counts.min()} clips, fewer than n_folds={n_folds}; "
+                                 "lower the task's n_folds or add clips")
+        elif len(y) < n_folds:
+            raise ValueError(f"{len(y)} clips are fewer than n_folds={n_folds}")
         splitter = StratifiedKFold(n_folds, shuffle=False) if kind == "classification" else KFold(n_folds, shuffle=False)
         return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
     if protocol == "predefined_folds":

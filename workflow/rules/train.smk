@@ -10,7 +10,11 @@ rule train:
         spec="results/models/{model}/model.json",
         metrics="results/models/{model}/metrics.json",
         history="results/models/{model}/history.csv",
-        plot="results/models/{model}/training.png",
+        plot=report(
+            "results/models/{model}/training.png",
+            caption="../report/training.rst",
+            category="Source model",
+        ),
     params:
         config=lambda wildcards: {
             k: v for k, v in config["models"][wildcards.model].items() if k != "dataset"
