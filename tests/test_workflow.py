@@ -163,6 +163,10 @@ def test_demo_pipeline_small(tmp_path):
     assert counts.get("features") == 3 and counts.get("score") == 3 and counts.get("summary") == 1, dry.stdout
     assert "train" not in counts and "melspec" not in counts and "mfcc" not in counts, dry.stdout
 
+    # One task's table.
+    assert run_snakemake(tmp_path, "--cores", "1", "results/scores/genre.csv").returncode == 0
+    assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 5
+
     # One score cell rebuilds alone.
     cell = "results/scores/genre/convnet:5.json"
     dry = run_snakemake(tmp_path, cell, "-n", "--forcerun", "score", "--quiet", "rules")

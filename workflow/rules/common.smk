@@ -146,8 +146,10 @@ def score_input(wildcards):
     }
 
 
-def score_files():
-    return [f"results/scores/{task}/{name}.json" for task in TASKS for name in feature_sets()]
+def score_files(task=None):
+    """The score files of one task, or of every task."""
+    tasks = [task] if task else list(TASKS)
+    return [f"results/scores/{t}/{name}.json" for t in tasks for name in feature_sets()]
 
 
 def choi2017_files(wildcards):

@@ -52,3 +52,20 @@ rule summary:
         "../../envs/mirtransfer.yaml"
     script:
         "../scripts/summary.py"
+
+
+rule task_scores:
+    input:
+        lambda wildcards: score_files(wildcards.task),
+    output:
+        "results/scores/{task}.csv",
+    log:
+        "logs/scores/{task}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/task_scores.py"
