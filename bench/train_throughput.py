@@ -26,7 +26,7 @@ from mirtransfer.features import device_for, layer_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
 from mirtransfer.melspec import MelTable, mel_schema, open_writer
 from mirtransfer.model import ModelSpec, build_model
-from mirtransfer.train import SplitStream
+from mirtransfer.train import SplitStream, train_step
 
 
 def write_table(path: Path, n: int, fe: FrontEnd, group: int = 64) -> list[str]:
@@ -106,14 +106,7 @@ def main() -> None:
         def train_epoch() -> None:
             model.train()
             for mel, target, _ in stream.epoch(np.random.default_rng(0)):
-                xb = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
-                if amp:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, torch.bfloat16, enabled=amp):
-                    loss = loss_fn(model(xb).float(), torch.from_numpy(target).to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                train_step(model, optimizer, mel, target, device, amp)
 
         model.train()
         results = {

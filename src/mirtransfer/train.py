@@ -157,6 +157,21 @@ def _split_targets(manifest: pd.DataFrame, y: np.ndarray, split: str, available:
     return {manifest["clip_id"].iat[i]: y[i] for i in rows if manifest["clip_id"].iat[i] in available}
 
 
+def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray, target: np.ndarray,
+               device: torch.device, amp: bool) -> float:
+    """One optimisation step on a batch of spectrograms and multi-hot targets; returns the BCE loss."""
+    x = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
+    if amp:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+        logits = model(x).float()
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(target).to(device))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train(
     manifest_path: str | Path,
     mel_paths: list[str | Path],
@@ -200,7 +215,6 @@ def train(
     if use_amp:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
 
     checkpoint_path = Path(checkpoint_path)
@@ -224,15 +238,7 @@ def train(
         for mel, target, _ in tqdm(streams["train"].epoch(rng), total=n_batches, desc=f"epoch {epoch}", mininterval=10, leave=False):
             if len(target) < 2:
                 continue  # batch norm needs two samples
-            x = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
-            if use_amp:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, torch.bfloat16, enabled=use_amp):
-                loss = loss_fn(model(x).float(), torch.from_numpy(target).to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(train_step(model, optimizer, mel, target, device, use_amp))
         _, prob, truth = predict(model, streams["valid"], device, use_amp)
         valid = tag_metrics(truth, prob, vocabulary)
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_roc_auc": valid["roc_auc"],
