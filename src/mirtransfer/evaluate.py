@@ -32,6 +32,9 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
+from mirtransfer import featuresets
+from mirtransfer.manifest import read_manifest
+
 C_VALUES = (0.1, 2.0, 8.0, 32.0)
 GAMMA_EXPONENTS = (3, 5, 7, 9, 11, 13)
 KINDS = ("classification", "regression")
@@ -93,7 +96,7 @@ def make_folds(
         splitter = StratifiedKFold(n_folds, shuffle=False) if kind == "classification" else KFold(n_folds, shuffle=False)
         return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
     if protocol == "predefined_folds":
-        if fold is None or np.any(pd_isna(fold)):
+        if fold is None or np.any(_isna(fold)):
             raise ValueError("protocol predefined_folds needs a fold for every clip (the manifest's 'fold' column)")
         values = np.unique(fold)
         if len(values) < 2:
@@ -110,7 +113,7 @@ def make_folds(
     raise ValueError(f"unknown protocol {protocol!r}; use kfold, predefined_folds or train_test")
 
 
-def pd_isna(values: np.ndarray) -> np.ndarray:
+def _isna(values: np.ndarray) -> np.ndarray:
     return np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values])
 
 
@@ -256,9 +259,6 @@ def score_feature_set(
 
     task: {target, kind, protocol, n_folds, train_splits, test_splits} (config: tasks.<name>).
     """
-    from mirtransfer import featuresets
-    from mirtransfer.manifest import read_manifest
-
     manifest, _ = read_manifest(manifest_path)
     clip_ids, X, _ = featuresets.load(root, dataset, feature_set)
     y = featuresets.targets(manifest, clip_ids, task["target"])

@@ -29,8 +29,9 @@ import torch
 import torchaudio
 
 from mirtransfer.audio import AudioError, DecodeLimits, load_mono
-from mirtransfer.files import atomic_path
+from mirtransfer.files import atomic_path, write_json
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+from mirtransfer.manifest import read_manifest
 
 METADATA_KEY = b"mirtransfer.melspec"
 REJECTED_COLUMNS = ["clip_id", "path", "reason"]
@@ -345,8 +346,6 @@ def run_shard(
     logger: logging.Logger | None = None,
 ) -> ShardResult:
     """Compute one shard of a dataset's spectrograms from its manifest and the config sections."""
-    from mirtransfer.manifest import read_manifest
-
     log = logger or logging.getLogger("mirtransfer")
     torch.set_num_threads(threads)
     manifest, meta = read_manifest(manifest_path)
@@ -384,9 +383,6 @@ def summarize(
     summary_out: str | Path,
 ) -> dict[str, Any]:
     """Merge the shards' rejected lists and write the dataset's summary (counts and reasons)."""
-    from mirtransfer.files import write_json
-    from mirtransfer.manifest import read_manifest
-
     manifest, meta = read_manifest(manifest_path)
     rejected = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in rejected_paths], ignore_index=True)
     write_rejected(rejected.to_dict("records"), rejected_out)
