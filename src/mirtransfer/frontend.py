@@ -24,9 +24,10 @@ class FrontEndMismatch(ValueError):
 class FrontEnd:
     """Log-mel spectrogram settings (paper defaults: 12 kHz, 512-point FFT, hop 256, 96 bins, 29 s).
 
-    Frames are centred (zero padding of n_fft/2 at both ends, as librosa), the
-    window is a periodic Hann, the mel filterbank is librosa's Slaney one, and
-    values are 10*log10(max(power, amin)) in decibels.
+    Frames are centred (zero padding of n_fft/2 at both ends, as librosa) or padded
+    as TensorFlow's 'SAME' (as kapre), the window is a periodic Hann, the mel
+    filterbank is librosa's Slaney one, and values are 10*log10(max(power, amin)) in
+    decibels, optionally made relative to the clip's maximum and floored (db_range).
     """
 
     sample_rate: int = 12000
@@ -37,8 +38,12 @@ class FrontEnd:
     f_max: float = 6000.0
     duration: float = 29.0
     amin: float = 1e-10
+    padding: str = "center"  # center: n_fft/2 zeros at both ends (librosa); same: TensorFlow 'SAME' (kapre)
+    db_range: float | None = None  # None: plain dB; e.g. 80: dB minus the clip's maximum, floored at -80 (kapre)
 
     def __post_init__(self) -> None:
+        if self.padding not in ("center", "same"):
+            raise ValueError(f"frontend.padding must be 'center' or 'same', not {self.padding!r}")
         if self.f_max > self.sample_rate / 2:
             raise ValueError(f"frontend.f_max {self.f_max} Hz is above Nyquist ({self.sample_rate / 2} Hz)")
         if not 0 <= self.f_min < self.f_max:
@@ -53,7 +58,9 @@ class FrontEnd:
 
     @property
     def n_frames(self) -> int:
-        """Frames in one excerpt's spectrogram (centred frames)."""
+        """Frames in one excerpt's spectrogram."""
+        if self.padding == "same":
+            return math.ceil(self.n_samples / self.hop_length)
         return 1 + self.n_samples // self.hop_length
 
     @property
@@ -82,7 +89,7 @@ class FrontEnd:
             diff = {
                 f.name: (getattr(self, f.name), getattr(other, f.name))
                 for f in fields(self)
-                if not math.isclose(float(getattr(self, f.name)), float(getattr(other, f.name)))
+                if getattr(self, f.name) != getattr(other, f.name)
             }
             if diff:
                 detail = ", ".join(f"{k}: {a} ({mine}) vs {b} ({theirs})" for k, (a, b) in diff.items())
@@ -117,15 +124,24 @@ class LogMel(torch.nn.Module):
 
     def power(self, waveform: torch.Tensor) -> torch.Tensor:
         """Mel power spectrogram (batch, n_mels, frames), before the logarithm."""
-        half = self.frontend.n_fft // 2
-        padded = torch.nn.functional.pad(waveform, (half, half))
+        n_fft, hop = self.frontend.n_fft, self.frontend.hop_length
+        if self.frontend.padding == "center":
+            before = after = n_fft // 2
+        else:  # TensorFlow 'SAME': ceil(L / hop) frames, the smaller half of the padding first
+            length = waveform.shape[-1]
+            total = max((math.ceil(length / hop) - 1) * hop + n_fft - length, 0)
+            before, after = total // 2, total - total // 2
+        padded = torch.nn.functional.pad(waveform, (before, after))
         frames = padded.unfold(-1, self.frontend.n_fft, self.frontend.hop_length) * self.window
         spectrum = torch.view_as_real(torch.fft.rfft(frames))  # (..., frames, bins, 2), contiguous
         squares = spectrum.square_().flatten(-2)  # (..., frames, 2 * bins)
         return torch.matmul(squares, self.fbank2).transpose(-1, -2)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return 10.0 * torch.log10(torch.clamp(self.power(waveform), min=self.frontend.amin))
+        db = 10.0 * torch.log10(torch.clamp(self.power(waveform), min=self.frontend.amin))
+        if self.frontend.db_range is not None:  # relative to each clip's maximum (kapre, per clip)
+            db = torch.clamp(db - db.amax(dim=(-2, -1), keepdim=True), min=-self.frontend.db_range)
+        return db
 
 
 def fit_length(wave: np.ndarray, n_samples: int, pad: str) -> np.ndarray:

@@ -61,7 +61,7 @@ class ModelSpec:
     tags: list[str]
     channels: int = 32
     pools: list[tuple[int, int]] = field(default_factory=list)
-    input_norm: str = "batchnorm"  # 'batchnorm' (learned, on the input) or 'none'
+    input_norm: str = "batchnorm"  # 'batchnorm' (learned), 'sample' (each clip to mean 0, std 1) or 'none'
     bn_eps: float = 1e-3
     source: dict[str, Any] = field(default_factory=dict)  # where the weights came from
 
@@ -71,8 +71,8 @@ class ModelSpec:
         self.pools = [tuple(p) for p in self.pools]  # type: ignore[misc]
         if len(self.pools) != N_BLOCKS:
             raise ValueError(f"the convnet has {N_BLOCKS} blocks, got {len(self.pools)} pool sizes")
-        if self.input_norm not in ("batchnorm", "none"):
-            raise ValueError(f"input_norm must be 'batchnorm' or 'none', not {self.input_norm!r}")
+        if self.input_norm not in ("batchnorm", "sample", "none"):
+            raise ValueError(f"input_norm must be 'batchnorm', 'sample' or 'none', not {self.input_norm!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,13 +88,23 @@ class ModelSpec:
         return cls(**d)
 
 
+class SampleNorm(nn.Module):
+    """Each clip's spectrogram to mean 0 and (population) standard deviation 1, as kapre's Normalization2D."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        return (x - mean) / (std + 1e-10)
+
+
 class ConvNet(nn.Module):
     """Log-mel (batch, 1, n_mels, n_frames) to tag logits, with access to every block's output."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.input_norm = nn.BatchNorm2d(1, eps=spec.bn_eps) if spec.input_norm == "batchnorm" else nn.Identity()
+        norms = {"batchnorm": lambda: nn.BatchNorm2d(1, eps=spec.bn_eps), "sample": SampleNorm, "none": nn.Identity}
+        self.input_norm = norms[spec.input_norm]()
         blocks = []
         in_ch = 1
         for pool in spec.pools:

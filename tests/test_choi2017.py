@@ -1,0 +1,116 @@
+"""The authors' Keras convnet converted to torch, checked against an independent numpy forward pass.
+
+The reference reads every weight from the HDF5 itself (DFT kernels and mel filterbank
+included) and computes channels-last, in float64, as Keras and kapre did (decibel
+maximum per clip). It lives here, not in the package.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from mirtransfer.choi2017 import FRONTEND, MSD_TOP50, NotChoi2017Model, convert
+from mirtransfer.frontend import LogMel
+
+MODEL = REPO.parent / "shared" / "choi2017" / "keras2_model" / "model_best.hdf5"
+
+
+@pytest.fixture(scope="module")
+def hdf5():
+    if not MODEL.exists():
+        message = f"the authors' model is missing: expected {MODEL}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return MODEL
+
+
+def reference(path, wave: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Tag probabilities and the five pre-pool block averages, from the HDF5 with numpy only."""
+    with h5py.File(path, "r") as f:
+        w = {k: np.asarray(v, dtype=np.float64) for k, v in _datasets(f["model_weights"])}
+    hop, n_fft = 256, 512
+    frames_n = math.ceil(len(wave) / hop)
+    total = max((frames_n - 1) * hop + n_fft - len(wave), 0)
+    x = np.pad(wave.astype(np.float64), (total // 2, total - total // 2))
+    frames = np.stack([x[t * hop : t * hop + n_fft] for t in range(frames_n)])
+    real = frames @ w["melgram/melgram/real_kernels:0"][:, 0, 0, :]
+    imag = frames @ w["melgram/melgram/imag_kernels:0"][:, 0, 0, :]
+    mel = ((real**2 + imag**2) @ w["melgram/melgram/Variable:0"]).T  # (mel, time)
+    db = 10 * np.log10(np.maximum(mel, 1e-10))
+    db = np.maximum(db - db.max(), -80.0)
+    h = ((db - db.mean()) / (db.std() + 1e-10))[:, :, None]  # channels last
+    pools = [(2, 4), (3, 4), (2, 5), (2, 4), (4, 4)]
+    features = []
+    for i, (ph, pw) in enumerate(pools, start=1):
+        k, b = w[f"conv2d_{i}/conv2d_{i}/kernel:0"], w[f"conv2d_{i}/conv2d_{i}/bias:0"]
+        padded = np.pad(h, ((1, 1), (1, 1), (0, 0)))
+        out = sum(padded[di : di + h.shape[0], dj : dj + h.shape[1], :] @ k[di, dj] for di in range(3) for dj in range(3)) + b
+        bn = f"batch_normalization_{i}/batch_normalization_{i}/"
+        out = (out - w[bn + "moving_mean:0"]) / np.sqrt(w[bn + "moving_variance:0"] + 1e-3) * w[bn + "gamma:0"] + w[bn + "beta:0"]
+        out = np.where(out > 0, out, np.expm1(np.minimum(out, 0)))
+        features.append(out.mean(axis=(0, 1)))
+        hh, ww = out.shape[0] // ph, out.shape[1] // pw
+        h = out[: hh * ph, : ww * pw].reshape(hh, ph, ww, pw, -1).max(axis=(1, 3))
+    logits = h.max(axis=(0, 1)) @ w["dense_1/dense_1/kernel:0"] + w["dense_1/dense_1/bias:0"]
+    return 1 / (1 + np.exp(-logits)), features
+
+
+def _datasets(group, prefix=""):
+    for key, value in group.items():
+        if isinstance(value, h5py.Dataset):
+            yield prefix + key, value[()]
+        else:
+            yield from _datasets(value, prefix + key + "/")
+
+
+def ported(model, wave: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    with torch.inference_mode():
+        x = LogMel(FRONTEND)(torch.from_numpy(wave)[None]).unsqueeze(1)
+        features, _ = model.blocks_forward(x, where="pre")
+        probs = torch.sigmoid(model(x))[0].numpy()
+    return probs, [f[0].numpy() for f in features]
+
+
+def synthetic(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(FRONTEND.n_samples) / FRONTEND.sample_rate
+    notes = 220 * 2 ** (rng.integers(0, 24, 40) / 12)
+    f0 = np.repeat(notes, math.ceil(len(t) / 40))[: len(t)]
+    tone = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / FRONTEND.sample_rate) / k for k in range(1, 6))
+    return (0.2 * tone + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_port_matches_numpy_reference(hdf5, seed):
+    model = convert(hdf5)
+    assert model.spec.tags == MSD_TOP50 and model.spec.frontend == FRONTEND
+    wave = synthetic(seed)
+    probs, features = ported(model, wave)
+    ref_probs, ref_features = reference(hdf5, wave)
+    np.testing.assert_allclose(probs, ref_probs, rtol=1e-4, atol=1e-6)
+    for ours, theirs in zip(features, ref_features):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_foreign_and_corrupt_files_are_refused(hdf5, tmp_path):
+    broken = tmp_path / "broken.hdf5"
+    broken.write_bytes(hdf5.read_bytes()[:5000])
+    with pytest.raises(NotChoi2017Model, match="not a readable HDF5 file"):
+        convert(broken)
+    other = tmp_path / "other.hdf5"
+    with h5py.File(other, "w") as f:
+        f.attrs["model_config"] = '{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {}}]}}'
+    with pytest.raises(NotChoi2017Model, match="are not those of the authors' convnet"):
+        convert(other)
+    text = tmp_path / "notes.hdf5"
+    text.write_text("hello")
+    with pytest.raises(NotChoi2017Model, match="not a readable HDF5 file"):
+        convert(text)
