@@ -22,10 +22,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from mirtransfer.features import device_for, layer_features
+from mirtransfer.features import layer_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
 from mirtransfer.melspec import MelTable, mel_schema, open_writer
-from mirtransfer.model import ModelSpec, build_model
+from mirtransfer.model import ModelSpec, build_model, device_for
 from mirtransfer.train import SplitStream, train_step
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from sklearn import config_context
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -48,7 +49,7 @@ Fold = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One point of the grid; gamma None means 1/n_features ('auto'), unused for linear."""
+    """One point of the grid; gamma 'auto' means 1/n_features, None for the linear kernel."""
 
     scale: bool
     kernel: str
@@ -96,7 +97,7 @@ def make_folds(
         splitter = StratifiedKFold(n_folds, shuffle=False) if kind == "classification" else KFold(n_folds, shuffle=False)
         return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
     if protocol == "predefined_folds":
-        if fold is None or np.any(_isna(fold)):
+        if fold is None or pd.isna(fold).any():
             raise ValueError("protocol predefined_folds needs a fold for every clip (the manifest's 'fold' column)")
         values = np.unique(fold)
         if len(values) < 2:
@@ -111,10 +112,6 @@ def make_folds(
             raise ValueError(f"protocol train_test: no clip in splits {train_splits} or {test_splits}; found {sorted(set(map(str, split)))}")
         return [(train, test)]
     raise ValueError(f"unknown protocol {protocol!r}; use kfold, predefined_folds or train_test")
-
-
-def _isna(values: np.ndarray) -> np.ndarray:
-    return np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values])
 
 
 def _score(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -140,7 +137,7 @@ class _Kernels:
         self._sq: np.ndarray | None = None
         self._cache: dict[Any, np.ndarray] = {}
 
-    def get(self, cand: Candidate, n_features: int) -> np.ndarray:
+    def get(self, cand: Candidate) -> np.ndarray:
         key = "linear" if cand.kernel == "linear" else cand.gamma
         if key not in self._cache:
             if cand.kernel == "linear":
@@ -148,7 +145,7 @@ class _Kernels:
             else:
                 if self._sq is None:
                     self._sq = _sq_distances(self.a, self.b)
-                gamma = 1.0 / n_features if cand.gamma == "auto" else float(cand.gamma)
+                gamma = 1.0 / self.a.shape[1] if cand.gamma == "auto" else float(cand.gamma)
                 self._cache[key] = np.exp(-gamma * self._sq)
         return self._cache[key]
 
@@ -168,10 +165,10 @@ def _unit_scores(X: np.ndarray, y: np.ndarray, fold: Fold, scale: bool, candidat
     scores = []
     for cand in candidates:
         if scale:
-            k_tr, k_te = k_train.get(cand, X.shape[1]), k_test.get(cand, X.shape[1])
+            k_tr, k_te = k_train.get(cand), k_test.get(cand)
         else:
             assert full is not None
-            k = full.get(cand, X.shape[1])
+            k = full.get(cand)
             k_tr, k_te = k[np.ix_(train, train)], k[np.ix_(test, train)]
         model = estimator(kernel="precomputed", C=cand.C).fit(k_tr, y[train])
         scores.append(_score(kind, y[test], model.predict(k_te)))
@@ -186,21 +183,21 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     candidates = candidates or paper_grid(scaling)
     X = np.asarray(X, dtype=np.float64)
-    units = [(f, scale) for f in range(len(folds)) for scale in (False, True)]
     by_scale = {s: [c for c in candidates if c.scale == s] for s in (False, True)}
+    units = [(f, scale) for f in range(len(folds)) for scale in (False, True) if by_scale[scale]]
     full = _Kernels(X, X) if by_scale[False] else None
     if full is not None:  # fill the shared cache once, before the threads read it
         for cand in by_scale[False]:
-            full.get(cand, X.shape[1])
+            full.get(cand)
     # Threads: libsvm and BLAS release the GIL, and threads start and share the data for free.
     with config_context(assume_finite=True):  # the kernels are finite; skip scikit-learn's scans of them
         results = Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(_unit_scores)(X, y, folds[f], scale, by_scale[scale], kind, full)
-            for f, scale in units if by_scale[scale]
+            for f, scale in units
         )
     table = np.zeros((len(candidates), len(folds)))
     position = {c: i for i, c in enumerate(candidates)}
-    for (f, scale), scores in zip([u for u in units if by_scale[u[1]]], results):
+    for (f, scale), scores in zip(units, results):
         for cand, score in zip(by_scale[scale], scores):
             table[position[cand], f] = score
     return candidates, table
@@ -230,8 +227,8 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
             _, outer = grid_scores(X, y, [(train, test)], kind, 1, candidates=[best])
             fold_scores.append(float(outer[0, 0]))
             params.append(best.params())
-        sizes = np.array([len(te) for _, te in folds], dtype=np.float64)
-        result = {"score": float(np.dot(fold_scores, sizes) / sizes.sum()), "fold_scores": fold_scores, "best_params": params}
+        score = weighted_means(np.array([fold_scores]), folds)[0]
+        result = {"score": float(score), "fold_scores": fold_scores, "best_params": params}
     else:
         raise ValueError(f"mode must be 'paper' or 'nested', not {mode!r}")
     result.update({

@@ -21,16 +21,9 @@ import torch
 
 from mirtransfer.files import atomic_path
 from mirtransfer.melspec import MelTable
-from mirtransfer.model import N_BLOCKS, ConvNet, ModelSpec, build_model, load_model
+from mirtransfer.model import N_BLOCKS, ConvNet, ModelSpec, build_model, device_for, load_model
 
 METADATA_KEY = b"mirtransfer.features"
-
-
-def device_for(prefer: str = "auto") -> torch.device:
-    """CUDA when present (or asked for), CPU otherwise."""
-    if prefer == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(prefer)
 
 
 def layer_features(

@@ -85,15 +85,10 @@ class FrontEnd:
 
     def require_same(self, other: "FrontEnd", *, mine: str, theirs: str) -> None:
         """Raise FrontEndMismatch naming both settings when they differ."""
-        if self != other:
-            diff = {
-                f.name: (getattr(self, f.name), getattr(other, f.name))
-                for f in fields(self)
-                if getattr(self, f.name) != getattr(other, f.name)
-            }
-            if diff:
-                detail = ", ".join(f"{k}: {a} ({mine}) vs {b} ({theirs})" for k, (a, b) in diff.items())
-                raise FrontEndMismatch(f"front-end settings differ between {mine} and {theirs}: {detail}")
+        diff = [(f.name, getattr(self, f.name), getattr(other, f.name)) for f in fields(self)]
+        detail = ", ".join(f"{name}: {a} ({mine}) vs {b} ({theirs})" for name, a, b in diff if a != b)
+        if detail:
+            raise FrontEndMismatch(f"front-end settings differ between {mine} and {theirs}: {detail}")
 
 
 class LogMel(torch.nn.Module):

@@ -157,6 +157,13 @@ class ConvNet(nn.Module):
         return self.head(torch.amax(last, dim=(2, 3)))
 
 
+def device_for(prefer: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), CPU otherwise."""
+    if prefer == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(prefer)
+
+
 def build_model(spec: ModelSpec, seed: int) -> ConvNet:
     """A convnet with the paper's initialisation, reproducible from ``seed``."""
     model = ConvNet(spec)

@@ -149,11 +149,8 @@ def read_checksums(path: str | Path) -> dict[str, str]:
 
 
 def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def download(url: str, dest: str | Path, expected: str, timeout: float = 60) -> None:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from mirtransfer.files import atomic_path, write_json
 from mirtransfer.manifest import read_manifest
 from mirtransfer.melspec import MelTable
-from mirtransfer.model import ConvNet, ModelSpec, build_model, save_model
+from mirtransfer.model import ConvNet, ModelSpec, build_model, device_for, save_model
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,6 @@ class SplitStream:
             yield carry
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def predict(model: ConvNet, stream: SplitStream, device: torch.device, amp: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Tag probabilities per clip (averaged over its excerpts) and the clip's targets."""
     model.eval()
@@ -190,7 +186,7 @@ def train(
     """
     log = logger or logging.getLogger("mirtransfer")
     out_dir = Path(out_dir)
-    device = _device()
+    device = device_for()
     use_amp = config.amp and device.type == "cuda"
     manifest, meta = read_manifest(manifest_path)
     if manifest["split"].isna().all():
