@@ -295,7 +295,10 @@ class MelTable:
                     yield self._to_batch(rb)
 
     def _read_group(self, file: int, group: int) -> pa.Table:
-        return self._files[file].read_row_group(group, use_threads=False).combine_chunks()
+        # A reader of its own per call: prefetch threads must not share one ParquetFile
+        # (concurrent reads through one deadlocked); the parsed footer is reused.
+        reader = pq.ParquetFile(self.paths[file], metadata=self._files[file].metadata)
+        return reader.read_row_group(group, use_threads=False).combine_chunks()
 
     def _to_batch(self, rb: pa.RecordBatch) -> MelBatch:
         flat = rb.column("mel").flatten().to_numpy(zero_copy_only=True)
