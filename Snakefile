@@ -13,6 +13,8 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/manifest.smk"
 include: "workflow/rules/melspec.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/choi2017.smk"
+include: "workflow/rules/tagging.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/mfcc.smk"
 include: "workflow/rules/evaluate.smk"
@@ -22,8 +24,9 @@ include: "workflow/rules/reproduction.smk"
 rule all:
     input:
         expand("results/{dataset}/summary.json", dataset=DATASETS),
-        expand("results/models/{model}/metrics.json", model=MODELS),
+        source_model_outputs(),
         [feature_files(d, e) for d in FEATURE_DATASETS for e in EXTRACTORS],
         "results/summary/scores.csv" if TASKS else [],
         "results/reproduction/summary.csv" if REPRODUCTION_TASKS else [],
+        tagging_outputs(),
     default_target: True

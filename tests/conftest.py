@@ -60,3 +60,22 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.C
         [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         capture_output=True, text=True, timeout=timeout, env=env,
     )
+
+
+CHOI2017 = REPO.parent / "shared" / "choi2017"
+
+
+def shared_file(path: Path) -> Path:
+    """A file of ../shared/choi2017: fail in CI when it is missing, skip elsewhere."""
+    if not path.exists():
+        message = f"reference file missing: expected {path} (the authors' artefacts beside the repository)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def choi2017_hdf5() -> Path:
+    """The authors' trained Keras convnet."""
+    return shared_file(CHOI2017 / "keras2_model" / "model_best.hdf5")

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from mirtransfer.reproduction import LAYER5_CAUSE, download, published_scores, read_checksums, reproduce_task, sha256
+from mirtransfer.files import download, sha256
+from mirtransfer.reproduction import LAYER5_CAUSE, published_scores, read_checksums, reproduce_task
 
 SHARED = REPO.parent / "shared" / "choi2017"
 

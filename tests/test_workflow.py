@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake, write_tone
+from mirtransfer.features import read_features
+from mirtransfer.files import sha256
 from mirtransfer.melspec import MelTable
 
 
@@ -28,8 +30,10 @@ def test_demo_config_dry_run():
 
 
 def write_config(workdir, **changes):
+    """The default config with some sections replaced (None removes a section)."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update(changes)
+    config = {key: value for key, value in config.items() if value is not None}
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return config
@@ -63,7 +67,7 @@ def test_ingestion_end_to_end(tmp_path):
         data / "table" / "t.csv", index=False)
     write_config(
         tmp_path,
-        models={}, extractors={}, features={"datasets": []}, tasks={},
+        models={}, extractors={}, features={"datasets": []}, tasks={}, tagging=None,
         frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
         datasets={
             "folders": {"type": "folder_per_class", "root": str(data / "folders"), "n_shards": 2},
@@ -81,7 +85,7 @@ def test_ingestion_end_to_end(tmp_path):
     assert table["n_clips"] == 3 and table["n_rejected"] == 1 and table["label_kind"] == "regression"
     rejected = pd.read_csv(out / "table" / "rejected.csv")
     assert rejected["clip_id"].tolist() == ["broken"] and rejected["reason"][0].startswith("not decodable audio")
-    assert (tmp_path / "logs" / "table" / "melspec-000.log").read_text().count("rejected") >= 1
+    assert (tmp_path / "logs" / "table" / "mel" / "melspec-000.log").read_text().count("rejected") >= 1
     assert pq.read_table(out / "table" / "manifest.parquet").num_rows == 3
 
     # Strict mode: the same bad file now stops the run, naming it; computed results stay.
@@ -90,7 +94,7 @@ def test_ingestion_end_to_end(tmp_path):
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     result = run_snakemake(tmp_path, "--cores", "2", "results/table/summary.json")
     assert result.returncode != 0
-    log = (tmp_path / "logs" / "table" / "melspec-000.log").read_text()
+    log = (tmp_path / "logs" / "table" / "mel" / "melspec-000.log").read_text()
     assert "broken.wav" in log and "fail_on_bad_audio: false" in log
     assert (out / "folders" / "summary.json").exists()
 
@@ -118,30 +122,40 @@ def test_demo_corpus_is_deterministic(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_pipeline_small(tmp_path):
-    """The default config, narrowed: demo corpus, training and features; then single targets."""
+def test_demo_pipeline_small(tmp_path, choi2017_hdf5):
+    """The default config, narrowed: demo corpus, training, the authors' convnet and features; then single targets."""
     write_config(
         tmp_path,
         frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
         demo={"root": "resources/demo", "seed": 5, "n_source": 60, "n_target": 20, "clip_seconds": 2.0},
-        models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8}},
+        models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8},
+                "choi2017": {"type": "choi2017", "path": str(choi2017_hdf5), "duration": 7.0}},
+        tagging={"model": "choi2017", "paths": ["resources/demo/genre"], "top_k": 2, "duration": 29.0},
         tasks={"genre": {"dataset": "demo_genre", "target": "label", "kind": "classification", "protocol": "kfold", "n_folds": 5},
                "voice": {"dataset": "demo_voice", "target": "label", "kind": "classification", "protocol": "predefined_folds"},
                "tempo": {"dataset": "demo_tempo", "target": "tempo", "kind": "regression", "protocol": "kfold", "n_folds": 4}},
-        evaluation={"mode": "paper", "feature_sets": ["convnet:12345", "convnet:5", "random:5", "mfcc", "mfcc+convnet:12345"]},
+        evaluation={"mode": "paper", "feature_sets": ["convnet:12345", "convnet:5", "random:5", "mfcc", "mfcc+convnet:12345",
+                                                      "choi2017:12345"]},
     )
     result = run_snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     for dataset in ("demo_genre", "demo_voice", "demo_tempo"):
-        for extractor in ("convnet", "random"):
+        for extractor in ("convnet", "random", "choi2017"):
             for layer in range(1, 6):
                 assert (tmp_path / "results" / dataset / "features" / extractor / f"layer{layer}.parquet").exists()
     assert (tmp_path / "results" / "models" / "convnet" / "metrics.json").exists()
+    # The authors' convnet reads spectrograms made with its own (kapre) front end, pooled before max-pooling.
+    _, meta = read_features(tmp_path / "results" / "demo_genre" / "features" / "choi2017" / "layer5.parquet")
+    assert meta["frontend"]["padding"] == "same" and meta["frontend"]["duration"] == 7.0 and meta["pooling"] == "pre"
+    assert meta["excerpts"]["pad"] == "zero" and meta["model"]["source"]["type"] == "choi2017"
+    tags = pd.read_csv(tmp_path / "results" / "tags" / "choi2017.csv")
+    assert len(tags) == 2 * tags["path"].nunique() > 0 and tags["padded"].all()
     scores = pd.read_csv(tmp_path / "results" / "summary" / "scores.csv")
-    assert len(scores) == 15 and set(scores["task"]) == {"genre", "voice", "tempo"}
+    assert len(scores) == 18 and set(scores["task"]) == {"genre", "voice", "tempo"}
     assert scores.loc[scores["task"] != "tempo", "score"].between(0, 1).all()
     figures = sorted(p.name for p in (tmp_path / "results" / "summary" / "figures").glob("*.png"))
-    assert figures == ["layers_convnet.png", "layers_random.png", "scores_genre.png", "scores_tempo.png", "scores_voice.png"]
+    assert figures == ["layers_choi2017.png", "layers_convnet.png", "layers_random.png",
+                       "scores_genre.png", "scores_tempo.png", "scores_voice.png"]
     assert run_snakemake(tmp_path, "--report", "results/report.html").returncode == 0
     assert (tmp_path / "results" / "report.html").stat().st_size > 10000
 
@@ -165,9 +179,38 @@ def test_demo_pipeline_small(tmp_path):
 
     # One task's table.
     assert run_snakemake(tmp_path, "--cores", "1", "results/scores/genre.csv").returncode == 0
-    assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 5
+    assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 6
 
     # One score cell rebuilds alone.
     cell = "results/scores/genre/convnet:5.json"
     dry = run_snakemake(tmp_path, cell, "-n", "--forcerun", "score", "--quiet", "rules")
     assert dry.returncode == 0 and "score" in dry.stdout and "features" not in dry.stdout, dry.stdout
+
+
+def test_choi2017_model_download_and_conversion(tmp_path, choi2017_hdf5):
+    """No local path: the model is fetched from its URL, checked, converted; a wrong sha256 keeps nothing."""
+    url = choi2017_hdf5.as_uri()
+    write_config(tmp_path, models={"c": {"type": "choi2017", "url": url, "sha256": "0" * 64}},
+                 extractors={}, features={"datasets": []}, tasks={}, tagging=None)
+    config = yaml.safe_load((tmp_path / "config" / "config.yaml").read_text())
+    target = "results/models/c/model.json"
+    result = run_snakemake(tmp_path, "--cores", "1", target)
+    assert result.returncode != 0
+    log = (tmp_path / "logs" / "models" / "c" / "download.log").read_text()
+    assert f"sha256 {sha256(choi2017_hdf5)} differs from the expected {'0' * 64}; the file was not kept" in log
+    assert not list((tmp_path / "resources").rglob("*.hdf5"))
+    config["models"]["c"]["sha256"] = sha256(choi2017_hdf5)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--cores", "1", target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    spec = json.loads((tmp_path / target).read_text())
+    assert spec["source"]["type"] == "choi2017" and len(spec["tags"]) == 50 and spec["input_norm"] == "sample"
+
+
+def test_optional_model_missing_is_left_out(tmp_path):
+    write_config(tmp_path, models={**yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"],
+                                   "choi2017": {"type": "choi2017", "path": "nowhere/model_best.hdf5", "optional": True}})
+    result = run_snakemake(tmp_path, "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "models.choi2017: nowhere/model_best.hdf5 does not exist" in result.stdout + result.stderr
+    assert "choi2017_convert" not in result.stdout and "tag " not in result.stdout

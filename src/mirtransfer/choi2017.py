@@ -6,11 +6,18 @@ padding, decibels relative to the maximum, floored at -80 dB), a per-sample
 normalisation, five conv / batch-norm / ELU / max-pool blocks and a 50-tag sigmoid
 head over the global maximum. The HDF5 is read with h5py alone; a file of another
 architecture is refused in one line.
+
+The converted model reads Parquet spectrograms made with this front end (the mel
+path's ``padding: same`` and ``db_range: 80``), so extraction and evaluation treat it
+as any other model. Its convolutions accept any length: the excerpt ``duration`` is
+a conversion option, at least MIN_FEATURE_SECONDS for the five pre-pool layer
+features and MIN_TAGGING_SECONDS for tags (the last block must keep one frame).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +25,12 @@ import h5py
 import numpy as np
 import torch
 
-from mirtransfer.frontend import FrontEnd, LogMel
-from mirtransfer.model import ConvNet, ModelSpec
+from mirtransfer.files import sha256
+from mirtransfer.frontend import PRESETS, FrontEnd, LogMel, from_config
+from mirtransfer.model import ConvNet, ModelSpec, save_model
+
+MODEL_URL = "https://raw.githubusercontent.com/keunwoochoi/transfer_learning_music/master/keras2_model/model_best.hdf5"
+MODEL_SHA256 = "b5042bd44de1fdd9d757b764d9246e6934f47c8bdc5c15bf13566495f3439d48"
 
 # The Million Song Dataset top-50 tags in the order of the model's outputs.
 MSD_TOP50 = [
@@ -31,8 +42,13 @@ MSD_TOP50 = [
     "happy",
 ]
 # Its front end: kapre's, with the decibel maximum taken per clip.
-FRONTEND = FrontEnd(sample_rate=12000, n_fft=512, hop_length=256, n_mels=96, f_min=0.0, f_max=6000.0,
-                    duration=29.0, padding="same", db_range=80.0)
+FRONTEND = PRESETS["choi2017"]
+POOLS = [(2, 4), (3, 4), (2, 5), (2, 4), (4, 4)]
+# Frames the time pools need: before the last pool (pre-pool features) and after it (tags).
+_MIN_FRAMES_FEATURES = math.prod(t for _, t in POOLS[:-1])
+_MIN_FRAMES_TAGS = math.prod(t for _, t in POOLS)
+MIN_FEATURE_SECONDS = round(((_MIN_FRAMES_FEATURES - 1) * FRONTEND.hop_length + 1) / FRONTEND.sample_rate, 3)
+MIN_TAGGING_SECONDS = round(((_MIN_FRAMES_TAGS - 1) * FRONTEND.hop_length + 1) / FRONTEND.sample_rate, 3)
 _LAYERS = ["Melspectrogram", "Normalization2D"] + ["Conv2D", "BatchNormalization", "ELU", "MaxPooling2D"] * 5 + [
     "GlobalMaxPooling2D", "Dense"]
 
@@ -75,9 +91,21 @@ def _check_frontend(path: Path, layers: list[dict[str, Any]], g: h5py.Group) -> 
             raise NotChoi2017Model(f"{path}: its {name} differ from the re-implemented front end")
 
 
-def convert(path: str | Path) -> ConvNet:
-    """Read the authors' HDF5 and return the equivalent ConvNet in inference mode."""
+def frontend(duration: float = FRONTEND.duration) -> FrontEnd:
+    """The model's front end with another excerpt duration (at least MIN_FEATURE_SECONDS)."""
+    if duration < MIN_FEATURE_SECONDS:
+        raise ValueError(f"the authors' convnet needs excerpts of at least {MIN_FEATURE_SECONDS} s "
+                         f"({_MIN_FRAMES_FEATURES} frames) for its five layer features, not {duration} s")
+    return from_config({"preset": "choi2017", "duration": duration})
+
+
+def convert(path: str | Path, duration: float = FRONTEND.duration) -> ConvNet:
+    """Read the authors' HDF5 and return the equivalent ConvNet in inference mode.
+
+    duration: the excerpt length (seconds) recorded in the model's front end.
+    """
     path = Path(path)
+    excerpt = frontend(duration)
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -87,7 +115,9 @@ def convert(path: str | Path) -> ConvNet:
         w = f["model_weights"]
         _check_frontend(path, layers, w["melgram/melgram"])
         pools = [tuple(layer["config"]["pool_size"]) for layer in layers if layer["class_name"] == "MaxPooling2D"]
-        spec = ModelSpec(FRONTEND, list(MSD_TOP50), channels=32, pools=pools, input_norm="sample", bn_eps=1e-3,
+        if pools != POOLS:
+            raise NotChoi2017Model(f"{path}: max-pool sizes {pools} are not the authors' {POOLS}")
+        spec = ModelSpec(excerpt, list(MSD_TOP50), channels=32, pools=pools, input_norm="sample", bn_eps=1e-3,
                          source={"type": "choi2017", "file": str(path)})
         model = ConvNet(spec)
         state = {}
@@ -108,3 +138,23 @@ def convert(path: str | Path) -> ConvNet:
         except (KeyError, RuntimeError) as err:
             raise NotChoi2017Model(f"{path}: weights do not fit the authors' convnet ({err})") from err
     return model.eval()
+
+
+def convert_file(
+    hdf5: str | Path,
+    weights_out: str | Path,
+    spec_out: str | Path,
+    *,
+    expected_sha256: str | None = MODEL_SHA256,
+    duration: float = FRONTEND.duration,
+) -> ConvNet:
+    """Check the HDF5's sha256 (None skips the check), convert it and save the project's weights and spec."""
+    if expected_sha256 is not None:
+        actual = sha256(hdf5)
+        if actual != expected_sha256:
+            raise NotChoi2017Model(f"{hdf5}: sha256 {actual} differs from the expected {expected_sha256}; "
+                                   "use the authors' model_best.hdf5, or set the model's sha256 to this file's")
+    model = convert(hdf5, duration)
+    model.spec.source["sha256"] = expected_sha256 or sha256(hdf5)
+    save_model(model, weights_out, spec_out)
+    return model

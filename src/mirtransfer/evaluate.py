@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn import config_context
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
+from sklearn.utils.parallel import Parallel, delayed
 
 from mirtransfer import featuresets
 from mirtransfer.manifest import read_manifest
@@ -155,6 +155,7 @@ def _unit_scores(X: np.ndarray, y: np.ndarray, fold: Fold, scale: bool, candidat
     """Scores of the candidates sharing one fold and one scaler setting.
 
     Without scaling, ``full`` holds the kernels of all clips, and each fold's are slices of them.
+    Each kernel is sliced once and reused for every C.
     """
     train, test = fold
     estimator = SVC if kind == "classification" else SVR
@@ -162,17 +163,19 @@ def _unit_scores(X: np.ndarray, y: np.ndarray, fold: Fold, scale: bool, candidat
         scaler = StandardScaler().fit(X[train])
         xtr, xte = scaler.transform(X[train]), scaler.transform(X[test])
         k_train, k_test = _Kernels(xtr, xtr), _Kernels(xte, xtr)
-    scores = []
-    for cand in candidates:
+    scores: dict[Candidate, float] = {}
+    for key in dict.fromkeys((c.kernel, c.gamma) for c in candidates):
+        group = [c for c in candidates if (c.kernel, c.gamma) == key]
         if scale:
-            k_tr, k_te = k_train.get(cand), k_test.get(cand)
+            k_tr, k_te = k_train.get(group[0]), k_test.get(group[0])
         else:
             assert full is not None
-            k = full.get(cand)
+            k = full.get(group[0])
             k_tr, k_te = k[np.ix_(train, train)], k[np.ix_(test, train)]
-        model = estimator(kernel="precomputed", C=cand.C).fit(k_tr, y[train])
-        scores.append(_score(kind, y[test], model.predict(k_te)))
-    return scores
+        for cand in group:
+            model = estimator(kernel="precomputed", C=cand.C).fit(k_tr, y[train])
+            scores[cand] = _score(kind, y[test], model.predict(k_te))
+    return [scores[c] for c in candidates]
 
 
 def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jobs: int = 1,
@@ -183,6 +186,8 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     candidates = candidates or paper_grid(scaling)
     X = np.asarray(X, dtype=np.float64)
+    if kind == "classification":  # integer codes: libsvm's own label type, and no per-fit label checks
+        y = np.unique(y, return_inverse=True)[1].astype(np.float64)
     by_scale = {s: [c for c in candidates if c.scale == s] for s in (False, True)}
     units = [(f, scale) for f in range(len(folds)) for scale in (False, True) if by_scale[scale]]
     full = _Kernels(X, X) if by_scale[False] else None
@@ -190,7 +195,8 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         for cand in by_scale[False]:
             full.get(cand)
     # Threads: libsvm and BLAS release the GIL, and threads start and share the data for free.
-    with config_context(assume_finite=True):  # the kernels are finite; skip scikit-learn's scans of them
+    # The kernels are finite and the parameters fixed: skip scikit-learn's scans of them.
+    with config_context(assume_finite=True, skip_parameter_validation=True):
         results = Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(_unit_scores)(X, y, folds[f], scale, by_scale[scale], kind, full)
             for f, scale in units

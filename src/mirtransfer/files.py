@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,3 +60,19 @@ def script_logging(log_path: str | Path | None, name: str = "mirtransfer") -> It
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()
+
+
+def sha256(path: str | Path) -> str:
+    """The file's SHA-256 as hex."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def download(url: str, dest: str | Path, expected: str, timeout: float = 60) -> None:
+    """Fetch ``url`` (http(s) or file) to ``dest`` only if its sha256 is ``expected``; otherwise nothing is written."""
+    with atomic_path(dest) as tmp:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+            shutil.copyfileobj(response, f)
+        actual = sha256(tmp)
+        if actual != expected:
+            raise ValueError(f"{url}: sha256 {actual} differs from the expected {expected}; the file was not kept")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,25 @@ class FrontEnd:
         detail = ", ".join(f"{name}: {a} ({mine}) vs {b} ({theirs})" for name, a, b in diff if a != b)
         if detail:
             raise FrontEndMismatch(f"front-end settings differ between {mine} and {theirs}: {detail}")
+
+
+# Front ends of published models, by name. choi2017: kapre 0.1.2's mel layer as the
+# authors' convnet used it (SAME padding, decibels relative to the clip's maximum,
+# floored at -80 dB; kapre took that maximum over the batch, a bug not copied here).
+PRESETS = {
+    "choi2017": FrontEnd(sample_rate=12000, n_fft=512, hop_length=256, n_mels=96, f_min=0.0, f_max=6000.0,
+                         duration=29.0, padding="same", db_range=80.0),
+}
+
+
+def from_config(values: dict[str, Any]) -> FrontEnd:
+    """A front end from explicit parameters, or from ``{preset: <name>, duration: <seconds>}``."""
+    if "preset" not in values:
+        return FrontEnd.from_dict(values)
+    if values["preset"] not in PRESETS or set(values) - {"preset", "duration"}:
+        raise ValueError(f"a front-end preset is {{preset: one of {sorted(PRESETS)}, duration: seconds}}, not {values}")
+    preset = PRESETS[values["preset"]]
+    return replace(preset, duration=float(values.get("duration", preset.duration)))
 
 
 class LogMel(torch.nn.Module):

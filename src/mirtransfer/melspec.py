@@ -30,7 +30,7 @@ import torchaudio
 
 from mirtransfer.audio import AudioError, DecodeLimits, load_mono
 from mirtransfer.files import atomic_path, write_json
-from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel, from_config
 from mirtransfer.manifest import read_manifest
 
 METADATA_KEY = b"mirtransfer.melspec"
@@ -354,7 +354,7 @@ def run_shard(
     manifest, meta = read_manifest(manifest_path)
     lo, hi = shard_bounds(len(manifest), n_shards, shard)
     extractor = MelExtractor(
-        FrontEnd.from_dict(frontend),
+        from_config(frontend),
         ExcerptPolicy(**excerpts),
         dtype=melspec.get("dtype", "float16"),
         batch_size=melspec.get("batch_size", 32),

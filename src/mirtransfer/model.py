@@ -136,16 +136,20 @@ class ConvNet(nn.Module):
     def blocks_forward(self, x: torch.Tensor, where: str = "post") -> tuple[list[torch.Tensor], torch.Tensor]:
         """Each block's global-average-pooled output (batch, channels), and the last block's map.
 
-        where: 'post' pools each block's output after max-pooling (the paper), 'pre' the ELU output before it.
+        where: 'post' pools each block's output after max-pooling (the paper), 'pre' the ELU output
+        before it; 'pre' skips the last max-pool (the map returned is then the last block's before
+        it), so shorter excerpts give all five features.
         """
         if where not in ("pre", "post"):
             raise ValueError(f"where must be 'pre' or 'post', not {where!r}")
         x = self.input_norm(x)
         pooled = []
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = nn.functional.elu(block["bn"](block["conv"](x)))
             if where == "pre":
                 pooled.append(x.mean(dim=(2, 3)))
+                if i == len(self.blocks) - 1:
+                    break
             x = block["pool"](x)
             if where == "post":
                 pooled.append(x.mean(dim=(2, 3)))

@@ -9,10 +9,7 @@ the workflow's own evaluation (:func:`mirtransfer.evaluate.evaluate`).
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -146,18 +143,3 @@ def read_checksums(path: str | Path) -> dict[str, str]:
             digest, name = line.split(maxsplit=1)
             entries[name.strip()] = digest
     return entries
-
-
-def sha256(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def download(url: str, dest: str | Path, expected: str, timeout: float = 60) -> None:
-    """Fetch ``url`` to ``dest`` only if its sha256 is ``expected``; otherwise nothing is written."""
-    with atomic_path(dest) as tmp:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
-            shutil.copyfileobj(response, f)
-        actual = sha256(tmp)
-        if actual != expected:
-            raise ValueError(f"{url}: sha256 {actual} differs from the expected {expected}; the file was not kept")

@@ -1,9 +1,10 @@
 # Config validation and the helper functions shared by the rule files.
 import os
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-from mirtransfer import featuresets
+from mirtransfer import choi2017, featuresets
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -13,8 +14,19 @@ DEMO_ROOT = config.get("demo", {}).get("root", "resources/demo")
 DEMO_DATASETS = ["tags", "genre", "voice", "tempo"]
 
 
-MODELS = sorted(config.get("models", {}))
-EXTRACTORS = sorted(config.get("extractors", {}))
+def model_available(name):
+    """A choi2017 model marked optional is left out when its local file is missing."""
+    model = config["models"][name]
+    return not (model.get("optional") and not os.path.exists(model.get("path", "")))
+
+
+MODELS = sorted(m for m in config.get("models", {}) if model_available(m))
+TRAINED_MODELS = [m for m in MODELS if config["models"][m].get("type", "train") == "train"]
+CHOI2017_MODELS = [m for m in MODELS if config["models"][m].get("type") == "choi2017"]
+EXTRACTORS = sorted(e for e, x in config.get("extractors", {}).items() if x["model"] in MODELS)
+for _name in sorted(set(config.get("models", {})) - set(MODELS)):
+    logger.warning(f"models.{_name}: {config['models'][_name]['path']} does not exist; the model and its "
+                   "extractors are left out of this run (optional: true)")
 FEATURE_DATASETS = config.get("features", {}).get("datasets", [])
 LAYERS = [1, 2, 3, 4, 5]
 TASKS = config.get("tasks", {})
@@ -22,6 +34,8 @@ EVALUATION = config.get("evaluation", {})
 REPRODUCTION = config.get("reproduction", {})
 REPRODUCTION_TASKS = REPRODUCTION.get("tasks", [])
 CHOI2017_DEFAULT_ROOT = "resources/choi2017"
+CHOI2017_MODEL_URL = choi2017.MODEL_URL
+CHOI2017_MODEL_SHA256 = choi2017.MODEL_SHA256
 CHOI2017_ROOT = REPRODUCTION.get("root", CHOI2017_DEFAULT_ROOT)
 CHOI2017_FILES = [
     line.split()[1]
@@ -34,17 +48,26 @@ def feature_sets():
     """The feature sets to score: the config's list, or every layer combination of every
     extractor plus mfcc and mfcc + the first trained extractor's five layers."""
     names = EVALUATION.get("feature_sets", "default")
-    if names != "default":
-        return list(names)
-    trained = [e for e in EXTRACTORS if config["extractors"][e]["weights"] == "trained"]
-    return featuresets.default_sets(EXTRACTORS, trained[0] if trained else None, ["mfcc"])
+    if names == "default":
+        trained = [e for e in EXTRACTORS if config["extractors"][e]["weights"] == "trained"]
+        return featuresets.default_sets(EXTRACTORS, trained[0] if trained else None, ["mfcc"])
+    left_out = set(config.get("extractors", {})) - set(EXTRACTORS)
+    return [n for n in names if not uses_extractor(n, left_out)]
+
+
+def uses_extractor(name, extractors):
+    """Whether a feature set reads one of `extractors` (a bad name is left to check_references)."""
+    try:
+        return any(part.extractor in extractors for part in featuresets.parse(name))
+    except ValueError:
+        return False
 
 
 def check_references():
     """Names that the config uses must be defined in it."""
     problems = []
     for name, model in config.get("models", {}).items():
-        if model["dataset"] not in config["datasets"]:
+        if model.get("type", "train") == "train" and model["dataset"] not in config["datasets"]:
             problems.append(f"models.{name}.dataset: {model['dataset']!r} is not a key of datasets")
     for name, extractor in config.get("extractors", {}).items():
         if extractor["model"] not in config.get("models", {}):
@@ -55,6 +78,9 @@ def check_references():
     for name, task in TASKS.items():
         if task["dataset"] not in FEATURE_DATASETS:
             problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
+    tagging = config.get("tagging")
+    if tagging and tagging["model"] not in config.get("models", {}):
+        problems.append(f"tagging.model: {tagging['model']!r} is not a key of models")
     for name in feature_sets() if TASKS else []:
         try:
             parts = featuresets.parse(name)
@@ -62,7 +88,7 @@ def check_references():
             problems.append(str(err))
             continue
         for part in parts:
-            if part.extractor != "mfcc" and part.extractor not in EXTRACTORS:
+            if part.extractor != "mfcc" and part.extractor not in config.get("extractors", {}):
                 problems.append(f"feature set {name!r}: {part.extractor!r} is not mfcc or a key of extractors")
     if problems:
         raise ValueError("config/config.yaml: " + "; ".join(problems))
@@ -75,6 +101,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     shard=r"\d{3}",
     model="|".join(MODELS) or "^$",
+    mel="|".join(["mel"] + [f"mel-{m}" for m in CHOI2017_MODELS]),
     extractor="|".join(EXTRACTORS) or "^$",
     task="|".join(TASKS) or "^$",
     published_task="|".join(REPRODUCTION_TASKS) or "^$",
@@ -95,12 +122,21 @@ def n_shards(dataset):
     return dataset_spec(dataset).get("n_shards", 1)
 
 
-def mel_shards(dataset):
-    """The spectrogram shards of a dataset, in manifest order."""
+def mel_shards(dataset, mel="mel"):
+    """The spectrogram shards of a dataset, in manifest order: the config's front end
+    (mel) or a converted model's own (mel-<model>)."""
     return [
-        f"results/{dataset}/mel/part-{shard:03d}.parquet"
+        f"results/{dataset}/{mel}/part-{shard:03d}.parquet"
         for shard in range(n_shards(dataset))
     ]
+
+
+def mel_frontend(mel):
+    """The front end of a spectrogram folder: the config's, or a converted model's preset."""
+    if mel == "mel":
+        return config["frontend"]
+    model = config["models"][mel.removeprefix("mel-")]
+    return {"preset": "choi2017", "duration": model.get("duration", choi2017.FRONTEND.duration)}
 
 
 def rule_resources(rule, key, default):
@@ -114,7 +150,7 @@ def gpu_resources(rule):
 
 
 def model_files(model):
-    """The weights and the spec JSON of a trained model."""
+    """The weights and the spec JSON of a trained or converted model."""
     return {
         "weights": f"results/models/{model}/model.pt",
         "spec": f"results/models/{model}/model.json",
@@ -129,9 +165,10 @@ def feature_files(dataset, extractor):
 
 
 def features_input(wildcards):
-    """Spectrograms of the dataset, plus the model files of a trained extractor."""
+    """Spectrograms of the dataset (with the model's front end), plus the model files of a trained extractor."""
     extractor = config["extractors"][wildcards.extractor]
-    inputs = {"mel": mel_shards(wildcards.dataset)}
+    mel = f"mel-{extractor['model']}" if extractor["model"] in CHOI2017_MODELS else "mel"
+    inputs = {"mel": mel_shards(wildcards.dataset, mel)}
     if extractor["weights"] == "trained":
         inputs.update(model_files(extractor["model"]))
     return inputs
@@ -155,3 +192,21 @@ def score_files(task=None):
 def choi2017_files(wildcards):
     """The released artefacts the reproduction reads (downloaded when root is the default)."""
     return [f"{CHOI2017_ROOT}/{name}" for name in CHOI2017_FILES]
+
+
+def choi2017_hdf5(wildcards):
+    """The authors' HDF5 for a choi2017 model: its local path, or the downloaded copy."""
+    return config["models"][wildcards.model].get("path", f"resources/choi2017/keras2_model/{wildcards.model}.hdf5")
+
+
+def source_model_outputs():
+    """What `all` builds per source model: training metrics, or the converted spec."""
+    return [f"results/models/{m}/metrics.json" for m in TRAINED_MODELS] + [
+        f"results/models/{m}/model.json" for m in CHOI2017_MODELS
+    ]
+
+
+def tagging_outputs():
+    """The tag table of the configured tagging model, if any."""
+    tagging = config.get("tagging")
+    return [f"results/tags/{tagging['model']}.csv"] if tagging and tagging["model"] in MODELS else []

@@ -9,7 +9,9 @@ rule features:
     params:
         extractor=lambda wildcards: config["extractors"][wildcards.extractor],
         model_config=lambda wildcards: config["models"][config["extractors"][wildcards.extractor]["model"]],
-        pooling=config.get("features", {}).get("pooling", "post"),
+        pooling=lambda wildcards: config["extractors"][wildcards.extractor].get(
+            "pooling", config.get("features", {}).get("pooling", "post")
+        ),
         batch_size=config.get("features", {}).get("batch_size", 64),
     log:
         "logs/{dataset}/features-{extractor}.log",

@@ -1,23 +1,24 @@
 # Audio to log-mel spectrograms, one Parquet shard per job, and the dataset's
-# list of rejected clips.
+# list of rejected clips. results/<dataset>/mel/ holds the config's front end;
+# results/<dataset>/mel-<model>/ a converted model's own (choi2017: kapre's).
 
 
 rule melspec:
     input:
         manifest="results/{dataset}/manifest.parquet",
     output:
-        mel="results/{dataset}/mel/part-{shard}.parquet",
-        rejected="results/{dataset}/mel/rejected-{shard}.csv",
+        mel="results/{dataset}/{mel}/part-{shard}.parquet",
+        rejected="results/{dataset}/{mel}/rejected-{shard}.csv",
     params:
-        frontend=config["frontend"],
+        frontend=lambda wildcards: mel_frontend(wildcards.mel),
         excerpts=config["excerpts"],
         melspec=config["melspec"],
         n_shards=lambda wildcards: n_shards(wildcards.dataset),
         strict=config["fail_on_bad_audio"],
     log:
-        "logs/{dataset}/melspec-{shard}.log",
+        "logs/{dataset}/{mel}/melspec-{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/melspec-{shard}.tsv"
+        "benchmarks/{dataset}/{mel}/melspec-{shard}.tsv"
     threads: rule_resources("melspec", "threads", 2)
     resources:
         mem_mb=rule_resources("melspec", "mem_mb", 2000),

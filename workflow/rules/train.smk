@@ -19,6 +19,8 @@ rule train:
         config=lambda wildcards: {
             k: v for k, v in config["models"][wildcards.model].items() if k != "dataset"
         },
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS) or "^$",
     log:
         "logs/models/{model}/train.log",
     benchmark:

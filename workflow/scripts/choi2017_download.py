@@ -2,7 +2,8 @@
 from pathlib import Path
 
 from mirtransfer.files import script_logging
-from mirtransfer.reproduction import download, read_checksums
+from mirtransfer.files import download
+from mirtransfer.reproduction import read_checksums
 
 with script_logging(snakemake.log[0]) as log:
     checksums = read_checksums(snakemake.params.checksums)

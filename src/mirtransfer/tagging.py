@@ -1,0 +1,122 @@
+"""Tag audio files with a saved model: the top-k tags and their probabilities, to CSV.
+
+A quick check that a model's weights do what they claim (for instance the authors'
+MSD convnet converted by :mod:`mirtransfer.choi2017`). Each file is decoded,
+resampled and cut into consecutive excerpts of the model's length (at most
+``max_excerpts``); the tag probabilities are averaged over the excerpts. A file
+shorter than one excerpt is zero-padded, and the CSV says so.
+
+Command line: ``python -m mirtransfer.tagging results/models/choi2017 song.mp3 folder/ -k 5 -o tags.csv``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mirtransfer.audio import AudioError, load_mono
+from mirtransfer.files import atomic_path
+from mirtransfer.frontend import ExcerptPolicy, LogMel
+from mirtransfer.melspec import Resampler
+from mirtransfer.model import ConvNet, device_for, load_model
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aif", ".aiff")
+
+
+def audio_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files given, and the audio files under the folders given (sorted)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder to tag")
+    if not files:
+        raise FileNotFoundError(f"no audio file ({', '.join(AUDIO_SUFFIXES)}) in {[str(p) for p in paths]}")
+    return files
+
+
+def tag_files(
+    model: ConvNet,
+    paths: Iterable[str | Path],
+    *,
+    top_k: int = 5,
+    max_excerpts: int = 4,
+    device: torch.device | None = None,
+    logger: logging.Logger | None = None,
+) -> pd.DataFrame:
+    """One row per (file, rank): path, rank, tag, probability, excerpts, seconds, padded.
+
+    Files that cannot be decoded are listed with an empty tag and the reason in ``error``.
+    """
+    log = logger or logging.getLogger("mirtransfer")
+    device = device or device_for()
+    model = model.to(device).eval()
+    frontend = model.spec.frontend
+    need = math.prod(time for _, time in model.spec.pools)
+    if frontend.n_frames < need:
+        raise ValueError(f"the model's tag head needs excerpts of at least {need} frames; its front end gives "
+                         f"{frontend.n_frames} ({frontend.duration} s): ask for a longer duration")
+    policy = ExcerptPolicy(policy="all", pad="zero", max_count=max_excerpts, min_duration=min(frontend.duration, 1.0))
+    resample = Resampler(frontend.sample_rate)
+    logmel = LogMel(frontend).to(device)
+    rows = []
+    for path in audio_files(paths):
+        try:
+            wave, rate = load_mono(path, max_seconds=frontend.duration * max_excerpts + 1.0)
+        except AudioError as err:
+            log.warning("%s: skipped (%s)", path, err)
+            rows.append({"path": str(path), "rank": 0, "tag": "", "probability": float("nan"), "error": str(err)})
+            continue
+        wave = resample(wave, rate)
+        excerpts = policy.split(wave, frontend)
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.stack(excerpts)).to(device)
+            probs = torch.sigmoid(model(logmel(batch).unsqueeze(1))).mean(0).cpu().numpy()
+        for rank, k in enumerate(np.argsort(-probs)[:top_k], start=1):
+            rows.append({"path": str(path), "rank": rank, "tag": model.spec.tags[k], "probability": float(probs[k]),
+                         "excerpts": len(excerpts), "padded": len(wave) < frontend.n_samples, "error": ""})
+        log.info("%s: %s", path.name, ", ".join(f"{model.spec.tags[k]} {probs[k]:.2f}" for k in np.argsort(-probs)[:top_k]))
+    return pd.DataFrame(rows, columns=["path", "rank", "tag", "probability", "excerpts", "padded", "error"])
+
+
+def load_for_tagging(weights: str | Path, spec: str | Path, duration: float | None = None) -> ConvNet:
+    """A saved model, its excerpt length set to ``duration`` seconds (None: the model's own)."""
+    model = load_model(weights, spec)
+    if duration is not None:
+        model.spec.frontend = dataclasses.replace(model.spec.frontend, duration=float(duration))
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", help="folder with model.pt and model.json (e.g. results/models/choi2017)")
+    parser.add_argument("paths", nargs="+", help="audio files or folders")
+    parser.add_argument("-k", "--top-k", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=None,
+                        help="excerpt seconds (default: the model's; the authors' convnet needs at least 27.3 for tags)")
+    parser.add_argument("-o", "--output", default="-", help="CSV file (default: standard output)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    model_dir = Path(args.model_dir)
+    model = load_for_tagging(model_dir / "model.pt", model_dir / "model.json", args.duration)
+    table = tag_files(model, args.paths, top_k=args.top_k)
+    if args.output == "-":
+        print(table.to_csv(index=False), end="")
+    else:
+        with atomic_path(args.output) as tmp:
+            table.to_csv(tmp, index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Rule choi2017_model_download: the authors' model_best.hdf5, kept only if its sha256 matches."""
+from mirtransfer.files import download, script_logging
+
+with script_logging(snakemake.log[0]) as log:
+    download(snakemake.params.url, snakemake.output[0], snakemake.params.sha256)
+    log.info("fetched %s", snakemake.params.url)
