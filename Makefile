@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint report clean-demo
+.PHONY: demo test lint report dag clean-demo
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ demo: $(BIN)/.installed
 ## Build the self-contained HTML report of the last run.
 report: $(BIN)/.installed
 	$(BIN)/snakemake --report results/report.html
+
+## Draw the job DAG and the rule graph as SVG (graphviz; installed with apt-get where missing).
+## `make dag CONFIGFILE=config/paper.yaml` draws another config's.
+CONFIGFILE ?= config/config.yaml
+DAG_DIR ?= results
+dag: $(BIN)/.installed
+	@command -v dot >/dev/null || { echo "installing graphviz (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }
+	mkdir -p $(DAG_DIR)
+	$(BIN)/snakemake --configfile $(CONFIGFILE) --forceall --dag | dot -Tsvg > $(DAG_DIR)/dag.svg
+	$(BIN)/snakemake --configfile $(CONFIGFILE) --forceall --rulegraph | dot -Tsvg > $(DAG_DIR)/rulegraph.svg
+	@echo "wrote $(DAG_DIR)/dag.svg and $(DAG_DIR)/rulegraph.svg"
 
 ## Run the test suite.
 test: $(BIN)/.installed
