@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo config, unless --configfile names another (config/paper.yaml): a named
+# config replaces this one rather than being merged into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -23,7 +27,7 @@ include: "workflow/rules/reproduction.smk"
 
 rule all:
     input:
-        expand("results/{dataset}/summary.json", dataset=DATASETS),
+        expand("results/{dataset}/summary.json", dataset=used_datasets()),
         source_model_outputs(),
         [feature_files(d, e) for d in FEATURE_DATASETS for e in EXTRACTORS],
         "results/summary/scores.csv" if TASKS else [],

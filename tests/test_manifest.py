@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import write_tone
-from mirtransfer.manifest import ManifestError, build_manifest, label_kind, read_manifest, write_manifest
+from mirtransfer.datasets import build_manifest
+from mirtransfer.manifest import ManifestError, label_kind, read_manifest, write_manifest
 
 
 def folder_layout(root):

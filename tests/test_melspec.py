@@ -13,7 +13,8 @@ import torch
 from conftest import write_tone
 from mirtransfer.audio import load_mono
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
-from mirtransfer.manifest import build_manifest, write_manifest
+from mirtransfer.datasets import build_manifest
+from mirtransfer.manifest import write_manifest
 from mirtransfer.melspec import (
     METADATA_KEY, BadAudioError, MelExtractor, MelTable, Resampler, run_shard, shard_bounds, summarize,
 )

@@ -10,7 +10,8 @@ import torch
 from mirtransfer.demo import make_corpus
 from mirtransfer.features import extract, layer_features, read_features
 from mirtransfer.frontend import FrontEnd, FrontEndMismatch
-from mirtransfer.manifest import build_manifest, write_manifest
+from mirtransfer.datasets import build_manifest
+from mirtransfer.manifest import write_manifest
 from mirtransfer.melspec import MelTable, run_shard
 from mirtransfer.model import ModelSpec, build_model, load_model
 from mirtransfer.train import SplitStream, TrainConfig, multi_hot, tag_vocabulary, train

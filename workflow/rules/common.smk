@@ -4,7 +4,7 @@ import os
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from mirtransfer import choi2017, featuresets
+from mirtransfer import choi2017, datasets, featuresets
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -67,8 +67,9 @@ def check_references():
     """Names that the config uses must be defined in it."""
     problems = []
     for name, model in config.get("models", {}).items():
-        if model.get("type", "train") == "train" and model["dataset"] not in config["datasets"]:
-            problems.append(f"models.{name}.dataset: {model['dataset']!r} is not a key of datasets")
+        for dataset in source_candidates(model) if model.get("type", "train") == "train" else []:
+            if dataset not in config["datasets"]:
+                problems.append(f"models.{name}.dataset: {dataset!r} is not a key of datasets")
     for name, extractor in config.get("extractors", {}).items():
         if extractor["model"] not in config.get("models", {}):
             problems.append(f"extractors.{name}.model: {extractor['model']!r} is not a key of models")
@@ -94,7 +95,58 @@ def check_references():
         raise ValueError("config/config.yaml: " + "; ".join(problems))
 
 
+def source_candidates(model):
+    """A trained model's source datasets, in order of preference."""
+    dataset = model["dataset"]
+    return [dataset] if isinstance(dataset, str) else list(dataset)
+
+
+def made_by_workflow(dataset):
+    """The demo's datasets are written by the rule demo_corpus, not given by the user."""
+    root, demo = os.path.normpath(config["datasets"][dataset]["root"]), os.path.normpath(DEMO_ROOT)
+    return root == demo or root.startswith(demo + os.sep)
+
+
+def missing_data(dataset):
+    """What is missing of a user-given dataset and where to get it, or None."""
+    if made_by_workflow(dataset):
+        return None
+    return datasets.missing_data(dataset, config["datasets"][dataset])
+
+
+def source_dataset(model):
+    """A trained model's source: the first of its datasets that is present (msd, else magnatagatune)."""
+    candidates = source_candidates(config["models"][model])
+    present = [d for d in candidates if missing_data(d) is None]
+    return (present or candidates)[0]
+
+
+def used_datasets():
+    """The configured datasets, less the source alternatives a trained model does not use."""
+    unused = {
+        d for m in TRAINED_MODELS for d in source_candidates(config["models"][m]) if d != source_dataset(m)
+    }
+    return [d for d in DATASETS if d not in unused]
+
+
+def check_data():
+    """Every dataset the run reads must exist: list all that are missing, with where to get them."""
+    problems = [p for p in map(missing_data, used_datasets()) if p]
+    for model in TRAINED_MODELS:
+        candidates = source_candidates(config["models"][model])
+        if len(candidates) > 1 and all(map(missing_data, candidates)):
+            problems += [missing_data(d) for d in candidates[1:]]
+            problems.append(f"models.{model} needs one of them: {' or '.join(candidates)}")
+    if problems:
+        logger.error(
+            "datasets are missing (set their roots in the config, or remove them from it):\n  "
+            + "\n  ".join(problems)
+        )
+        raise SystemExit(1)
+
+
 check_references()
+check_data()
 
 
 wildcard_constraints:

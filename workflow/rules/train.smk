@@ -3,8 +3,8 @@
 
 rule train:
     input:
-        manifest=lambda wildcards: f"results/{config['models'][wildcards.model]['dataset']}/manifest.parquet",
-        mel=lambda wildcards: mel_shards(config["models"][wildcards.model]["dataset"]),
+        manifest=lambda wildcards: f"results/{source_dataset(wildcards.model)}/manifest.parquet",
+        mel=lambda wildcards: mel_shards(source_dataset(wildcards.model)),
     output:
         weights="results/models/{model}/model.pt",
         spec="results/models/{model}/model.json",

@@ -1,0 +1,375 @@
+"""Dataset types: each reads a dataset's layout into manifest rows.
+
+Two generic types (a folder per class, a label table) and the paper's datasets in
+their official layouts. Each builder takes the dataset's root folder (and the type's options) and returns the
+manifest rows: clip ids, audio paths relative to the root, labels and splits. The
+first missing or unexpected file stops it with a ManifestError that names the file.
+The README documents each layout; ``EXPECTED_CLIPS`` holds the paper's clip counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mirtransfer.audio import SUPPORTED_SUFFIXES
+from mirtransfer.manifest import ManifestError, finalize
+
+# Clips of the six target datasets in the authors' tables (../shared/choi2017/data_csv).
+EXPECTED_CLIPS = {
+    "ballroom_extended": 4180,
+    "gtzan_genre": 1000,
+    "gtzan_speech_music": 128,
+    "emomusic": 744,
+    "jamendo_vocal": 4086,
+    "urbansound8k": 8732,
+}
+# Where a user gets each paper dataset (named when a configured root is missing).
+SOURCES = {
+    "magnatagatune": "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset (mp3.zip.001-003, annotations_final.csv)",
+    "msd": "7digital previews of the Million Song Dataset (not public: ask a lab that holds them); "
+           "split lists: https://github.com/keunwoochoi/MSD_split_for_tagging",
+    "ballroom_extended": "http://anasynth.ircam.fr/home/media/ExtendedBallroom (extendedballroom_v1.1.zip)",
+    "gtzan_genre": "http://marsyas.info/downloads/datasets.html (genres.tar.gz)",
+    "gtzan_speech_music": "http://marsyas.info/downloads/datasets.html (music_speech.tar.gz)",
+    "emomusic": "https://cvml.unige.ch/databases/emoMusic/ (clips_45sec_mp3.zip, annotations.zip)",
+    "jamendo_vocal": "https://zenodo.org/record/2585988 (Jamendo corpus: audio and .lab files)",
+    "urbansound8k": "https://urbansounddataset.weebly.com/urbansound8k.html (UrbanSound8K.tar.gz)",
+}
+# Class folders of Extended Ballroom in the paper's label order (label k = k-th name).
+BALLROOM_CLASSES = ["Chacha", "Foxtrot", "Jive", "Pasodoble", "Rumba", "Salsa", "Samba", "Slowwaltz", "Tango",
+                    "Viennesewaltz", "Waltz", "Wcswing", "Quickstep"]
+GTZAN_GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+# MagnaTagATune's standard split by the first character of the mp3 sub-folder.
+MTAT_SPLIT = {**{c: "train" for c in "0123456789ab"}, "c": "valid", **{c: "test" for c in "def"}}
+SPLITS = ("train", "valid", "test")
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def _clip_id(relpath: str) -> str:
+    """A stable id from a relative path: the path without its extension."""
+    return str(PurePosixPath(relpath).with_suffix(""))
+
+
+def folder_per_class(root: Path, classes: list[str] | None = None, **_: Any) -> pd.DataFrame:
+    """One sub-folder per class, audio files anywhere below it.
+
+    classes: the expected class folders (also their label order); default: every sub-folder.
+    """
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes is None:
+        classes = found
+    missing = [c for c in classes if c not in found]
+    if missing:
+        raise ManifestError(f"{root}: class folders {missing} are missing (found {found}); fix the root or 'classes' in the config")
+    rows = []
+    for cls in classes:
+        files = _audio_files(root / cls)
+        if not files:
+            raise ManifestError(f"{root / cls}: class folder holds no audio file ({', '.join(SUPPORTED_SUFFIXES)})")
+        for f in files:
+            rel = f.relative_to(root).as_posix()
+            rows.append({"clip_id": _clip_id(rel), "path": rel, "label": cls})
+    return pd.DataFrame(rows)
+
+
+def csv_table(
+    root: Path,
+    table: str,
+    columns: dict[str, str] | None = None,
+    targets: list[str] | None = None,
+    tag_separator: str = ";",
+    **_: Any,
+) -> pd.DataFrame:
+    """A table (csv, or tsv by suffix) naming each clip's path and labels.
+
+    columns maps manifest fields (path, id, label, tags, split, fold, start, end)
+    to the table's column names; targets names float regression columns.
+    """
+    columns = {"path": "path", **(columns or {})}
+    targets = targets or []
+    table_path = root / table
+    if not table_path.is_file():
+        raise ManifestError(f"{table_path}: label table not found; set 'table' (relative to the root) in the dataset's config")
+    sep = "\t" if table_path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        raw = pd.read_csv(table_path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{table_path}: cannot be read as a table ({err})") from err
+    wanted = {**{k: v for k, v in columns.items()}, **{t: t for t in targets}}
+    absent = [f"{v} (for {k})" for k, v in wanted.items() if v not in raw.columns]
+    if absent:
+        raise ManifestError(f"{table_path}: columns {absent} not found; the table has {list(raw.columns)}; fix 'columns' in the config")
+    df = pd.DataFrame({"path": raw[columns["path"]].str.strip()})
+    if (df["path"] == "").any():
+        raise ManifestError(f"{table_path}: row {int(np.argmax(df['path'] == '')) + 2} has an empty path")
+    df["clip_id"] = raw[columns["id"]].str.strip() if "id" in columns else df["path"].map(_clip_id)
+    for field in ("label", "split"):
+        if field in columns:
+            df[field] = raw[columns[field]].str.strip()
+            empty = df[field] == ""
+            if empty.any():
+                raise ManifestError(f"{table_path}: {int(empty.sum())} rows have no {field} (first: row {int(np.argmax(empty)) + 2}); fill them or drop the rows")
+    if "tags" in columns:
+        df["tags"] = [[t.strip() for t in s.split(tag_separator) if t.strip()] for s in raw[columns["tags"]]]
+    for field in ("fold", "start", "end"):
+        if field in columns:
+            df[field] = _numbers(raw[columns[field]], table_path, columns[field], integer=field == "fold")
+    for target in targets:
+        df[target] = _numbers(raw[target], table_path, target, integer=False)
+    return df
+
+
+def _numbers(values: pd.Series, table_path: Path, column: str, *, integer: bool) -> pd.Series:
+    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
+    bad = numbers.isna() | ~np.isfinite(numbers)
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise ManifestError(f"{table_path}: column {column!r} row {row + 2} holds {values.iloc[row]!r}, not a number")
+    if integer:
+        if (numbers != numbers.round()).any():
+            raise ManifestError(f"{table_path}: column {column!r} must hold whole numbers (fold indices)")
+        return numbers.astype("int64")
+    return numbers.astype("float64")
+
+
+def _require(path: Path, what: str, fix: str) -> Path:
+    if not path.exists():
+        raise ManifestError(f"{path}: {what} not found; {fix}")
+    return path
+
+
+def _missing_audio(root: Path, paths: pd.Series, fix: str) -> None:
+    for rel in paths:
+        if not (root / rel).is_file():
+            raise ManifestError(f"{root / rel}: audio file listed in the metadata is missing; {fix}")
+
+
+def _split_lists(split_files: dict[str, str], root: Path) -> dict[str, str]:
+    """clip key (file name without folders and extension) -> split, from one list per split.
+
+    A list is a text file (one path per line, optionally ``index<TAB>path``) or a
+    .npy array of such strings or of (index, path) rows, as published with the
+    cleaned MagnaTagATune split. Relative list paths are taken from the root.
+    """
+    key_split = {}
+    for split, name in split_files.items():
+        if split not in SPLITS:
+            raise ManifestError(f"split_files: {split!r} is not one of {SPLITS}")
+        path = _require(Path(name) if Path(name).is_absolute() else root / name, f"{split} list", "set split_files in the config")
+        if path.suffix == ".npy":
+            array = np.load(path, allow_pickle=True)
+            entries = [str(row[-1]) if np.ndim(row) else str(row) for row in array]
+        else:
+            entries = path.read_text().splitlines()
+        for entry in entries:
+            if entry.strip():
+                key_split[Path(entry.strip().split("\t")[-1]).stem.removesuffix(".clip")] = split
+    return key_split
+
+
+def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | None = None, **_: Any) -> pd.DataFrame:
+    """MagnaTagATune: ``annotations_final.csv`` (tab-separated, 188 binary tag columns) and the mp3 folders 0-9, a-f.
+
+    Tags: the ``n_tags`` most frequent (the top 50). Split: by sub-folder (0-b train, c valid,
+    d-f test), or from ``split_files`` ({train, valid, test}: lists of mp3 paths, e.g. the cleaned split).
+    """
+    table = _require(root / "annotations_final.csv", "MagnaTagATune annotation table",
+                     "the root must hold annotations_final.csv and the folders 0-9, a-f")
+    raw = pd.read_csv(table, sep="\t", dtype=str)
+    if {"clip_id", "mp3_path"} - set(raw.columns):
+        raise ManifestError(f"{table}: columns clip_id and mp3_path not found (is it the tab-separated annotations_final.csv?)")
+    tags = [c for c in raw.columns if c not in ("clip_id", "mp3_path")]
+    values = raw[tags].astype(int).to_numpy()
+    top = [tags[i] for i in np.argsort(-values.sum(0), kind="stable")[:n_tags]]
+    top_idx = [tags.index(t) for t in top]
+    df = pd.DataFrame({"clip_id": raw["mp3_path"].str.replace(".mp3", "", regex=False), "path": raw["mp3_path"]})
+    df["tags"] = [[top[j] for j, i in enumerate(top_idx) if row[i]] for row in values]
+    _missing_audio(root, df["path"], "the mp3 folders 0-9 and a-f must sit beside annotations_final.csv")
+    if split_files:
+        key_split = _split_lists(split_files, root)
+        df["split"] = [key_split.get(Path(p).stem) for p in df["path"]]
+    else:
+        first = df["path"].str[0]
+        if not first.isin(list(MTAT_SPLIT)).all():
+            bad = df["path"][~first.isin(list(MTAT_SPLIT))].iloc[0]
+            raise ManifestError(f"{table}: mp3_path {bad!r} is not in a folder 0-9 or a-f")
+        df["split"] = first.map(MTAT_SPLIT)
+    return df
+
+
+def msd(root: Path, split_dir: str, audio_suffix: str = ".clip.mp3", **_: Any) -> pd.DataFrame:
+    """Million Song Dataset previews with the first author's tagging split (MSD_split_for_tagging).
+
+    split_dir holds ``{train,valid,test}_x_msd_id.txt``, ``{train,valid,test}_x_filename.txt``
+    (e.g. ``3/6/36122424.npy``: the preview's path, the suffix replaced by ``audio_suffix``)
+    and ``{train,valid,test}_y.npy`` (top-50 tags, in the order of mirtransfer.choi2017.MSD_TOP50).
+    """
+    from mirtransfer.choi2017 import MSD_TOP50
+
+    folder = _require(Path(split_dir), "MSD split folder", "set split_dir to a checkout of MSD_split_for_tagging")
+    frames = []
+    for split in SPLITS:
+        ids = _require(folder / f"{split}_x_msd_id.txt", "track id list", "use MSD_split_for_tagging's files").read_text().split()
+        names = _require(folder / f"{split}_x_filename.txt", "file name list", "use MSD_split_for_tagging's files").read_text().split()
+        y = np.load(_require(folder / f"{split}_y.npy", "tag matrix", "use MSD_split_for_tagging's files"))
+        if not len(ids) == len(names) == len(y) or y.shape[1] != len(MSD_TOP50):
+            raise ManifestError(f"{folder}: {split} lists disagree: {len(ids)} ids, {len(names)} file names, tag matrix {y.shape}")
+        paths = [str(Path(n).with_suffix("")) + audio_suffix for n in names]
+        frames.append(pd.DataFrame({"clip_id": ids, "path": paths, "split": split,
+                                    "tags": [[MSD_TOP50[j] for j in np.flatnonzero(row)] for row in y]}))
+    df = pd.concat(frames, ignore_index=True)
+    _missing_audio(root, df["path"].iloc[[0, len(df) // 2, len(df) - 1]], "the previews must lie under the root by file name")
+    return df
+
+
+def ballroom_extended(root: Path, **_: Any) -> pd.DataFrame:
+    """Extended Ballroom: 13 class folders of mp3 files, labelled in the paper's order."""
+    return folder_per_class(root, classes=BALLROOM_CLASSES)
+
+
+def gtzan_genre(root: Path, split_files: dict[str, str] | None = None, **_: Any) -> pd.DataFrame:
+    """GTZAN genre: ``genres/<genre>/<genre>.000NN.au`` (root: the folder holding ``genres/``).
+
+    split_files ({train, valid, test}: lists of file names) adds the fault-filtered split;
+    clips it leaves out get no split.
+    """
+    genres = _require(root / "genres", "GTZAN folder 'genres'", "the root must hold genres/<genre>/*.au")
+    df = folder_per_class(genres, classes=GTZAN_GENRES)
+    df["path"] = "genres/" + df["path"]
+    df["clip_id"] = df["path"].map(lambda p: Path(p).stem)
+    if split_files:
+        key_split = _split_lists(split_files, root)
+        df["split"] = df["clip_id"].map(key_split)
+    return df
+
+
+def gtzan_speech_music(root: Path, **_: Any) -> pd.DataFrame:
+    """GTZAN music/speech: ``music_wav/`` (label music) and ``speech_wav/`` (label speech), 64 files each."""
+    df = folder_per_class(root, classes=["music_wav", "speech_wav"])
+    df["label"] = df["label"].str.removesuffix("_wav")
+    return df
+
+
+def emomusic(root: Path, annotations: str = "annotations/static_annotations.csv", **_: Any) -> pd.DataFrame:
+    """emoMusic: ``clips_45seconds/<song_id>.mp3`` and the static annotations.
+
+    Targets arousal and valence: the mean ratings divided by 9 (the paper). Songs
+    without a static annotation are dropped.
+    """
+    clips = _require(root / "clips_45seconds", "emoMusic clip folder", "the root must hold clips_45seconds/ and annotations/")
+    table = _require(root / annotations, "emoMusic static annotations", "set 'annotations' (relative to the root)")
+    raw = pd.read_csv(table, skipinitialspace=True)
+    raw.columns = raw.columns.str.strip()
+    if {"song_id", "mean_arousal", "mean_valence"} - set(raw.columns):
+        raise ManifestError(f"{table}: columns song_id, mean_arousal, mean_valence not found (found {list(raw.columns)})")
+    files = {int(p.stem): p.relative_to(root).as_posix() for p in _audio_files(clips) if p.stem.isdigit()}
+    missing = sorted(set(raw["song_id"]) - set(files))
+    if missing:
+        raise ManifestError(f"{clips / f'{missing[0]}.mp3'}: annotated song has no audio ({len(missing)} missing)")
+    return pd.DataFrame({
+        "clip_id": raw["song_id"].map(lambda i: f"{int(i):04d}"),
+        "path": raw["song_id"].map(files),
+        "arousal": raw["mean_arousal"].astype(float) / 9.0,
+        "valence": raw["mean_valence"].astype(float) / 9.0,
+    })
+
+
+_LAB = re.compile(r"^\s*(?P<start>[0-9.]+)\s+(?P<end>[0-9.]+)\s+(?P<label>sing|nosing)\s*$")
+
+
+def jamendo_vocal(root: Path, **_: Any) -> pd.DataFrame:
+    """Jamendo vocal detection: full tracks in ``train/``, ``valid/``, ``test/`` and ``<track>.lab`` files.
+
+    Each .lab line is ``start end sing|nosing``; every line becomes one clip ``<track>_<k>``,
+    a segment of the track (start/end), not a new file. Label: sing or nosing.
+    """
+    labs = {p.stem: p for p in root.rglob("*.lab")}
+    if not labs:
+        raise ManifestError(f"{root}: no .lab file found; the root must hold the label files and train/, valid/, test/")
+    rows = []
+    for split in SPLITS:
+        folder = _require(root / split, f"Jamendo {split} folder", "the root must hold train/, valid/ and test/")
+        for audio in _audio_files(folder):
+            lab = labs.get(audio.stem)
+            if lab is None:
+                raise ManifestError(f"{audio}: no {audio.stem}.lab label file under {root}")
+            for k, line in enumerate(l for l in lab.read_text().splitlines() if l.strip()):
+                m = _LAB.match(line)
+                if not m:
+                    raise ManifestError(f"{lab}: line {k + 1} {line!r} is not 'start end sing|nosing'")
+                rows.append({"clip_id": f"{audio.stem}_{k}", "path": audio.relative_to(root).as_posix(),
+                             "start": float(m["start"]), "end": float(m["end"]), "label": m["label"], "split": split})
+    if not rows:
+        raise ManifestError(f"{root}: no audio in train/, valid/ or test/")
+    return pd.DataFrame(rows)
+
+
+def urbansound8k(root: Path, **_: Any) -> pd.DataFrame:
+    """UrbanSound8K: ``metadata/UrbanSound8K.csv`` and ``audio/fold<k>/``; the official 10 folds."""
+    table = _require(root / "metadata" / "UrbanSound8K.csv", "UrbanSound8K metadata", "the root must hold metadata/ and audio/")
+    raw = pd.read_csv(table, dtype={"slice_file_name": str})
+    if {"slice_file_name", "fold", "classID", "class"} - set(raw.columns):
+        raise ManifestError(f"{table}: columns slice_file_name, fold, classID, class not found")
+    df = pd.DataFrame({
+        "clip_id": raw["slice_file_name"].str.rsplit(".", n=1).str[0],
+        "path": "audio/fold" + raw["fold"].astype(str) + "/" + raw["slice_file_name"],
+        "label": raw["class"],
+        "fold": raw["fold"].astype("int64"),
+    })
+    _missing_audio(root, df["path"], "audio/fold1..fold10 must hold the files named in the metadata")
+    return df
+
+
+BUILDERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "folder_per_class": folder_per_class,
+    "csv": csv_table,
+    "magnatagatune": magnatagatune,
+    "msd": msd,
+    "ballroom_extended": ballroom_extended,
+    "gtzan_genre": gtzan_genre,
+    "gtzan_speech_music": gtzan_speech_music,
+    "emomusic": emomusic,
+    "jamendo_vocal": jamendo_vocal,
+    "urbansound8k": urbansound8k,
+}
+
+
+def build_manifest(name: str, spec: dict[str, Any]) -> pd.DataFrame:
+    """Build the manifest of dataset ``name`` from its config entry (type, root, options)."""
+    kind = spec["type"]
+    if kind not in BUILDERS:
+        raise ManifestError(f"dataset {name!r}: unknown type {kind!r}; known types: {sorted(BUILDERS)}")
+    root = Path(spec["root"])
+    if not root.is_dir():
+        raise ManifestError(f"dataset {name!r}: root folder {root} does not exist; set datasets.{name}.root in the config")
+    options = {k: v for k, v in spec.items() if k not in ("type", "root", "n_shards")}
+    return finalize(BUILDERS[kind](root, **options), name)
+
+
+def missing_data(name: str, spec: dict[str, Any]) -> str | None:
+    """What is missing for a configured dataset (its root, or the MSD split folder) and
+    where to get it; None when the paths exist. Checks paths only, not contents."""
+    paths = {key: spec[key] for key in ("root", "split_dir") if key in spec}
+    absent = [f"{key} {path}" for key, path in paths.items() if not Path(path).exists()]
+    if not absent:
+        return None
+    where = SOURCES.get(spec["type"], "your own copy")
+    return f"datasets.{name} ({spec['type']}): {', '.join(absent)} not found; get it from {where}"
+
+
+def count_warning(kind: str, n_clips: int) -> str | None:
+    """A warning when a copy of a paper dataset has another number of clips than the paper's."""
+    expected = EXPECTED_CLIPS.get(kind)
+    if expected is None or expected == n_clips:
+        return None
+    return (f"{kind}: {n_clips} clips, the paper used {expected} ({n_clips - expected:+d}); "
+            "scores will not be comparable with the paper's unless the copies match")

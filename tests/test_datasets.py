@@ -1,0 +1,168 @@
+"""The paper's dataset types on miniatures of their official layouts.
+
+Each manifest is checked against the authors' table of the same files
+(../shared/choi2017/data_csv): same clips, same label coding, same splits;
+each type also gets a broken variant that must fail with the file's name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import miniatures
+from mirtransfer.datasets import BALLROOM_CLASSES, EXPECTED_CLIPS, GTZAN_GENRES, build_manifest, count_warning
+from mirtransfer.manifest import ManifestError, label_kind
+
+
+def build(kind: str, root: Path, **options) -> pd.DataFrame:
+    return build_manifest(kind, {"type": kind, "root": str(root), **options})
+
+
+def test_ballroom_extended(tmp_path):
+    paper = miniatures.ballroom_extended(tmp_path)
+    df = build("ballroom_extended", tmp_path)
+    assert len(df) == len(paper) == 26
+    codes = df.set_index(df["path"].map(lambda p: int(Path(p).stem)))["label"].map(BALLROOM_CLASSES.index)
+    assert codes.loc[paper["id"]].tolist() == paper["label"].tolist()
+    assert df["path"].str.endswith(".mp3").all() and label_kind(df) == "class"
+
+    (tmp_path / "Quickstep" / Path(paper["filepath"].iloc[-1]).name).unlink()
+    (tmp_path / "Quickstep" / Path(paper["filepath"].iloc[-2]).name).unlink()
+    with pytest.raises(ManifestError, match="Quickstep: class folder holds no audio"):
+        build("ballroom_extended", tmp_path)
+
+
+def test_gtzan_genre_and_its_filtered_split(tmp_path):
+    paper = miniatures.gtzan_genre(tmp_path)
+    df = build("gtzan_genre", tmp_path)
+    by_path = df.set_index("path")
+    paper_paths = paper["filepath"].str.removeprefix("gtzan_genre/")
+    assert by_path.loc[paper_paths, "label"].map(GTZAN_GENRES.index).tolist() == paper["label"].tolist()
+    assert df["clip_id"].iloc[0] == "blues.00000" and df["split"].isna().all()
+
+    lists = {"train": ["blues.00000.wav", "jazz.00000.wav"], "valid": ["blues.00001.wav"], "test": ["rock.00001.wav"]}
+    for split, names in lists.items():
+        (tmp_path / f"{split}_filtered.txt").write_text("\n".join(f"{n.split('.')[0]}/{n}" for n in names) + "\n")
+    df = build("gtzan_genre", tmp_path, split_files={s: f"{s}_filtered.txt" for s in lists})
+    splits = df.set_index("clip_id")["split"]
+    assert splits["blues.00000"] == "train" and splits["blues.00001"] == "valid" and splits["rock.00001"] == "test"
+    assert splits.isna().sum() == len(df) - 4  # fault-filtered: the rest is left out
+
+    (tmp_path / "genres" / "metal").rename(tmp_path / "genres" / "heavy")
+    with pytest.raises(ManifestError, match=r"class folders \['metal'\] are missing"):
+        build("gtzan_genre", tmp_path)
+
+
+def test_gtzan_speech_music(tmp_path):
+    paper = miniatures.gtzan_speech_music(tmp_path)
+    df = build("gtzan_speech_music", tmp_path)
+    codes = df.set_index(df["path"].map(lambda p: Path(p).stem))["label"].map({"music": 0, "speech": 1})
+    assert codes.loc[paper["id"]].tolist() == paper["label"].tolist()
+
+    for f in (tmp_path / "speech_wav").iterdir():
+        f.unlink()
+    with pytest.raises(ManifestError, match="speech_wav: class folder holds no audio"):
+        build("gtzan_speech_music", tmp_path)
+
+
+def test_emomusic(tmp_path):
+    paper = miniatures.emomusic(tmp_path)
+    df = build("emomusic", tmp_path)
+    assert len(df) == len(paper)  # song 1 has audio but no annotation: dropped
+    assert df["clip_id"].tolist() == [f"{i:04d}" for i in paper["id"]]
+    np.testing.assert_allclose(df["arousal"], paper["label_arousal"], atol=1e-9)
+    np.testing.assert_allclose(df["valence"], paper["label_valence"], atol=1e-9)
+    assert label_kind(df) == "regression"
+
+    (tmp_path / "clips_45seconds" / "3.mp3").unlink()
+    with pytest.raises(ManifestError, match=r"clips_45seconds/3\.mp3: annotated song has no audio"):
+        build("emomusic", tmp_path)
+
+
+def test_jamendo_vocal_segments(tmp_path):
+    paper = miniatures.jamendo_vocal(tmp_path)
+    df = build("jamendo_vocal", tmp_path)
+    by_id = df.set_index("clip_id")
+    assert sorted(by_id.index) == sorted(paper["id"])
+    assert by_id.loc[paper["id"], "label"].map({"nosing": 0, "sing": 1}).tolist() == paper["label"].tolist()
+    assert by_id.loc[paper["id"], "split"].tolist() == paper["category"].tolist()
+    first = by_id.loc[paper["id"].iloc[1]]
+    assert (first["start"], first["end"]) == (0.5, 1.0) and first["path"].endswith(".ogg")
+    assert df["path"].nunique() == 3  # segments of the full tracks, not new files
+
+    lab = next((tmp_path / "jamendo_lab").iterdir())
+    lab.write_text("0.0 1.5 singing\n")
+    with pytest.raises(ManifestError, match=rf"{lab.name}: line 1 .* is not 'start end sing\|nosing'"):
+        build("jamendo_vocal", tmp_path)
+    lab.unlink()
+    with pytest.raises(ManifestError, match=rf"no {lab.stem}\.lab label file"):
+        build("jamendo_vocal", tmp_path)
+
+
+def test_urbansound8k(tmp_path):
+    paper = miniatures.urbansound8k(tmp_path)
+    df = build("urbansound8k", tmp_path)
+    by_id = df.set_index("clip_id")
+    assert by_id.loc[paper["id"], "label"].map(miniatures.URBANSOUND_CLASSES.index).tolist() == paper["label"].tolist()
+    assert by_id.loc[paper["id"], "fold"].tolist() == paper["fold"].tolist()
+    assert sorted(df["label"].unique()) == sorted(df["label"].unique(), key=miniatures.URBANSOUND_CLASSES.index)
+
+    missing = tmp_path / "audio" / f"fold{paper['fold'].iloc[0]}" / Path(paper["filepath"].iloc[0]).name
+    missing.unlink()
+    with pytest.raises(ManifestError, match=rf"{missing.name}: audio file listed in the metadata is missing"):
+        build("urbansound8k", tmp_path)
+
+
+def test_magnatagatune_top_tags_and_splits(tmp_path):
+    table = miniatures.magnatagatune(tmp_path)
+    df = build("magnatagatune", tmp_path, n_tags=3)
+    counts = table[miniatures.MTAT_TAGS].sum().sort_values(ascending=False, kind="stable")
+    top = set(counts.index[:3])
+    assert set().union(*df["tags"]) <= top and label_kind(df) == "tags"
+    assert df.groupby("split").size().to_dict() == {"train": 12, "valid": 1, "test": 3}
+
+    # the cleaned split as published: .npy arrays of "index<TAB>path" strings
+    paths = table["mp3_path"].tolist()
+    for split, part in {"train": paths[:5], "valid": paths[5:7], "test": paths[7:9]}.items():
+        np.save(tmp_path / f"{split}.npy", np.array([f"{i}\t{p}" for i, p in enumerate(part)]))
+    df = build("magnatagatune", tmp_path, split_files={s: f"{s}.npy" for s in ("train", "valid", "test")})
+    assert df["split"].value_counts().to_dict() == {"train": 5, "valid": 2, "test": 2}
+
+    (tmp_path / paths[3]).unlink()
+    with pytest.raises(ManifestError, match=rf"{Path(paths[3]).name}: audio file listed in the metadata is missing"):
+        build("magnatagatune", tmp_path)
+
+
+def test_msd_tagging_split(tmp_path):
+    expected = miniatures.msd(tmp_path / "audio", tmp_path / "split")
+    df = build("msd", tmp_path / "audio", split_dir=str(tmp_path / "split"))
+    by_id = df.set_index("clip_id")
+    assert by_id.loc[expected["msd_id"], "split"].tolist() == expected["split"].tolist()
+    assert by_id.loc[expected["msd_id"], "tags"].map(list).tolist() == expected["tags"].tolist()
+    assert df["path"].str.endswith(".clip.mp3").all()
+
+    (tmp_path / "split" / "valid_x_filename.txt").write_text("3/6/1.npy\n")
+    with pytest.raises(ManifestError, match="valid lists disagree: 2 ids, 1 file names"):
+        build("msd", tmp_path / "audio", split_dir=str(tmp_path / "split"))
+    with pytest.raises(ManifestError, match="MSD split folder not found"):
+        build("msd", tmp_path / "audio", split_dir=str(tmp_path / "nowhere"))
+
+
+def test_count_warning_names_the_difference():
+    assert count_warning("gtzan_genre", 1000) is None
+    assert count_warning("folder_per_class", 3) is None
+    message = count_warning("urbansound8k", 20)
+    assert "20 clips, the paper used 8732 (-8712)" in message
+    assert set(EXPECTED_CLIPS) == {"ballroom_extended", "gtzan_genre", "gtzan_speech_music", "emomusic",
+                                   "jamendo_vocal", "urbansound8k"}
+
+
+def test_paper_tables_have_the_expected_counts():
+    files = {"ballroom_extended": "ballroom_extended", "gtzan_genre": "gtzan_genre",
+             "gtzan_speech_music": "gtzan_speechmusic", "emomusic": "emoMusic", "jamendo_vocal": "jamendo_vd",
+             "urbansound8k": "urbansound"}
+    assert {kind: len(miniatures.paper_table(name)) for kind, name in files.items()} == EXPECTED_CLIPS
