@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from mirtransfer.frontend import FrontEnd
-from mirtransfer.model import PAPER_POOLS, ConvNet, ModelSpec, build_model, load_model, pool_plan, save_model
+from mirtransfer.model import (
+    PAPER_POOLS, ConvNet, ModelSpec, build_model, float32_convolutions, load_model, pool_plan, save_model,
+)
 
 
 def block_shapes(model: ConvNet, x: torch.Tensor) -> list[tuple[int, ...]]:
@@ -67,3 +69,15 @@ def test_save_and_load(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x), back(x))
     assert not back.training
+
+
+def test_float32_convolutions_turns_tf32_off_and_restores_it():
+    """TF32 moved the authors' convnet's features by 2.4e-3 on an H200 (bench/extract_precision.py)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        with float32_convolutions():
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

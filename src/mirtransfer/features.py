@@ -21,7 +21,7 @@ import torch
 
 from mirtransfer.files import atomic_path
 from mirtransfer.melspec import MelTable
-from mirtransfer.model import N_BLOCKS, ConvNet, ModelSpec, build_model, device_for, load_model
+from mirtransfer.model import N_BLOCKS, ConvNet, ModelSpec, build_model, device_for, float32_convolutions, load_model
 
 METADATA_KEY = b"mirtransfer.features"
 
@@ -35,7 +35,7 @@ def layer_features(
     model = model.to(device).eval()
     sums: list[list[np.ndarray]] = [[] for _ in range(N_BLOCKS)]
     ids: list[str] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), float32_convolutions():
         for batch in table.iter_batches(batch_size):
             pooled, _ = model.blocks_forward(batch.to_tensor(device), where=where)
             for layer, values in enumerate(pooled):
@@ -62,7 +62,7 @@ def estimate_batchnorm(model: ConvNet, table: MelTable, *, batch_size: int = 64,
             module.reset_running_stats()
             module.momentum = None  # cumulative average over the pass
     model.train()
-    with torch.no_grad():
+    with torch.no_grad(), float32_convolutions():
         for batch in table.iter_batches(batch_size):
             if len(batch.clip_ids) > 1:
                 model.blocks_forward(batch.to_tensor(device))

@@ -7,9 +7,11 @@ with other settings.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,22 @@ class ConvNet(nn.Module):
         """Tag logits (apply a sigmoid for probabilities)."""
         _, last = self.blocks_forward(x)
         return self.head(torch.amax(last, dim=(2, 3)))
+
+
+@contextlib.contextmanager
+def float32_convolutions() -> Iterator[None]:
+    """Run CUDA convolutions and matrix products in full float32 (no TF32) inside the block.
+
+    cuDNN may use TF32 (a 10-bit mantissa) for float32 convolutions on recent GPUs, which
+    moves features by about 1e-3; extraction and tagging turn it off so that features do
+    not depend on the GPU they were computed on (bench/extract_precision.py measures it).
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def device_for(prefer: str = "auto") -> torch.device:

@@ -26,7 +26,7 @@ from mirtransfer.audio import AudioError, load_mono
 from mirtransfer.files import atomic_path
 from mirtransfer.frontend import ExcerptPolicy, LogMel
 from mirtransfer.melspec import Resampler
-from mirtransfer.model import ConvNet, device_for, load_model
+from mirtransfer.model import ConvNet, device_for, float32_convolutions, load_model
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aif", ".aiff")
 
@@ -80,7 +80,7 @@ def tag_files(
             continue
         wave = resample(wave, rate)
         excerpts = policy.split(wave, frontend)
-        with torch.inference_mode():
+        with torch.inference_mode(), float32_convolutions():
             batch = torch.from_numpy(np.stack(excerpts)).to(device)
             probs = torch.sigmoid(model(logmel(batch).unsqueeze(1))).mean(0).cpu().numpy()
         for rank, k in enumerate(np.argsort(-probs)[:top_k], start=1):
