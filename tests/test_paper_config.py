@@ -93,3 +93,13 @@ def test_manifest_warns_when_counts_differ_from_the_paper(paper_data, tmp_path):
                            "results/gtzan_speech_music/manifest.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "gtzan_speech_music: 2 clips, the paper used 128 (-126)" in result.stderr
+
+
+def test_rule_graph_shows_the_whole_experiment(paper_data):
+    base, roots = paper_data
+    result = run_snakemake(base, "--configfile", paper_config(base, roots), "--forceall", "--rulegraph")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = set(re.findall(r'label = "(\w+)"', result.stdout))
+    assert rules == {"all", "manifest", "melspec", "melspec_summary", "train", "choi2017_model_download",
+                     "choi2017_convert", "features", "mfcc", "score", "summary", "choi2017_download",
+                     "reproduction", "reproduction_summary"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -164,6 +166,8 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5):
     dry = run_snakemake(tmp_path, "-n", "--forceall", target)
     jobs = dry.stdout + dry.stderr
     assert dry.returncode == 0 and "features" in jobs and "rule train" not in jobs and "demo_voice" not in jobs
+    dry = run_snakemake(tmp_path, target, "-n", "--forcerun", "features", "--quiet", "rules")
+    assert dry.returncode == 0 and "features" in dry.stdout and "train" not in dry.stdout, dry.stdout
 
     # Nothing to do after a complete run; a changed extractor seed reruns only its features.
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n").stdout
@@ -181,10 +185,26 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5):
     assert run_snakemake(tmp_path, "--cores", "1", "results/scores/genre.csv").returncode == 0
     assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 6
 
+    # The figures redraw alone.
+    dry = run_snakemake(tmp_path, "results/summary/scores.csv", "-n", "--forcerun", "summary", "--quiet", "rules")
+    assert dry.returncode == 0 and "summary" in dry.stdout and "score " not in dry.stdout, dry.stdout
+
     # One score cell rebuilds alone.
     cell = "results/scores/genre/convnet:5.json"
     dry = run_snakemake(tmp_path, cell, "-n", "--forcerun", "score", "--quiet", "rules")
     assert dry.returncode == 0 and "score" in dry.stdout and "features" not in dry.stdout, dry.stdout
+
+
+@pytest.mark.skipif(shutil.which("dot") is None and (os.geteuid() != 0 or shutil.which("apt-get") is None),
+                    reason="graphviz is missing and cannot be installed here (not root, or no apt-get)")
+def test_make_dag_draws_the_dag_and_rule_graph(tmp_path):
+    result = subprocess.run(["make", "-C", str(REPO), "dag", f"DAG_DIR={tmp_path}"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("dag.svg", "rulegraph.svg"):
+        svg = (tmp_path / name).read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "melspec" in (tmp_path / "rulegraph.svg").read_text()
 
 
 def test_choi2017_model_download_and_conversion(tmp_path, choi2017_hdf5):
