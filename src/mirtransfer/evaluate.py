@@ -11,15 +11,17 @@ size, as the paper did; it selects hyper-parameters on the folds it reports, so 
 is optimistic. ``nested`` mode selects on inner folds of each outer training set
 and reports the outer folds: quote it for new results.
 
-Speed: kernel matrices are computed once per (scaler, gamma) (once for all folds
-when unscaled, as slices of one matrix) and reused for every C through libsvm's
-precomputed kernel, and the (fold, scaler) units run in parallel threads.
+Speed: each fold's kernel matrix is computed once per (scaler, kernel, gamma) (from
+slices of one distance or Gram matrix of all clips when unscaled) and reused for every
+C through libsvm's precomputed kernel; the (fold, scaler) units run in parallel threads,
+split further by (kernel, gamma) when there are few folds.
 Classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by about 1e-4, because libsvm stops at a
 tolerance of 1e-3 and the kernel values differ from its own in the last bits.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -129,50 +131,40 @@ def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0, out=d)
 
 
-class _Kernels:
-    """Kernel matrices of one feature matrix, computed once per (gamma or linear) and cached."""
-
-    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
-        self.a, self.b = a, b
-        self._sq: np.ndarray | None = None
-        self._cache: dict[Any, np.ndarray] = {}
-
-    def get(self, cand: Candidate) -> np.ndarray:
-        key = "linear" if cand.kernel == "linear" else cand.gamma
-        if key not in self._cache:
-            if cand.kernel == "linear":
-                self._cache[key] = self.a @ self.b.T
-            else:
-                if self._sq is None:
-                    self._sq = _sq_distances(self.a, self.b)
-                gamma = 1.0 / self.a.shape[1] if cand.gamma == "auto" else float(cand.gamma)
-                self._cache[key] = np.exp(-gamma * self._sq)
-        return self._cache[key]
+def _kernel(gamma: float | str | None, base: np.ndarray, n_features: int) -> np.ndarray:
+    """A kernel matrix from its base: the Gram matrix (linear, gamma None) or squared distances (rbf)."""
+    if gamma is None:
+        return base
+    return np.exp(-(1.0 / n_features if gamma == "auto" else float(gamma)) * base)
 
 
 def _unit_scores(X: np.ndarray, y: np.ndarray, fold: Fold, scale: bool, candidates: list[Candidate], kind: str,
-                 full: _Kernels | None = None) -> list[float]:
-    """Scores of the candidates sharing one fold and one scaler setting.
+                 full: tuple[np.ndarray, np.ndarray] | None = None) -> list[float]:
+    """Scores of candidates sharing one fold and one scaler setting.
 
-    Without scaling, ``full`` holds the kernels of all clips, and each fold's are slices of them.
-    Each kernel is sliced once and reused for every C.
+    Without scaling, ``full`` holds the squared distances and the Gram matrix of all
+    clips, and the fold's kernels are computed from slices of them. Each (kernel, gamma)
+    kernel is computed once and reused for every C.
     """
     train, test = fold
     estimator = SVC if kind == "classification" else SVR
     if scale:
         scaler = StandardScaler().fit(X[train])
         xtr, xte = scaler.transform(X[train]), scaler.transform(X[test])
-        k_train, k_test = _Kernels(xtr, xtr), _Kernels(xte, xtr)
+        bases = {"rbf": lambda: (_sq_distances(xtr, xtr), _sq_distances(xte, xtr)),
+                 "linear": lambda: (xtr @ xtr.T, xte @ xtr.T)}
+    else:
+        assert full is not None
+        bases = {kernel: lambda m=matrix: (m[np.ix_(train, train)], m[np.ix_(test, train)])
+                 for kernel, matrix in zip(("rbf", "linear"), full)}
+    cached: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     scores: dict[Candidate, float] = {}
-    for key in dict.fromkeys((c.kernel, c.gamma) for c in candidates):
-        group = [c for c in candidates if (c.kernel, c.gamma) == key]
-        if scale:
-            k_tr, k_te = k_train.get(group[0]), k_test.get(group[0])
-        else:
-            assert full is not None
-            k = full.get(group[0])
-            k_tr, k_te = k[np.ix_(train, train)], k[np.ix_(test, train)]
-        for cand in group:
+    for kernel, gamma in dict.fromkeys((c.kernel, c.gamma) for c in candidates):
+        if kernel not in cached:
+            cached[kernel] = bases[kernel]()
+        base_tr, base_te = cached[kernel]
+        k_tr, k_te = _kernel(gamma, base_tr, X.shape[1]), _kernel(gamma, base_te, X.shape[1])
+        for cand in (c for c in candidates if (c.kernel, c.gamma) == (kernel, gamma)):
             model = estimator(kernel="precomputed", C=cand.C).fit(k_tr, y[train])
             scores[cand] = _score(kind, y[test], model.predict(k_te))
     return [scores[c] for c in candidates]
@@ -181,30 +173,38 @@ def _unit_scores(X: np.ndarray, y: np.ndarray, fold: Fold, scale: bool, candidat
 def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jobs: int = 1,
                 candidates: list[Candidate] | None = None,
                 scaling: tuple[bool, ...] = (False, True)) -> tuple[list[Candidate], np.ndarray]:
-    """Every candidate's score on every fold: (candidates, array of shape (candidates, folds))."""
+    """Every candidate's score on every fold: (candidates, array of shape (candidates, folds)).
+
+    The work runs in parallel threads in units of one fold and one scaler setting; when
+    there are too few of those to keep the workers busy (a single train/test split), each
+    (kernel, gamma) becomes a unit of its own.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     candidates = candidates or paper_grid(scaling)
     X = np.asarray(X, dtype=np.float64)
     if kind == "classification":  # integer codes: libsvm's own label type, and no per-fit label checks
         y = np.unique(y, return_inverse=True)[1].astype(np.float64)
-    by_scale = {s: [c for c in candidates if c.scale == s] for s in (False, True)}
-    units = [(f, scale) for f in range(len(folds)) for scale in (False, True) if by_scale[scale]]
-    full = _Kernels(X, X) if by_scale[False] else None
-    if full is not None:  # fill the shared cache once, before the threads read it
-        for cand in by_scale[False]:
-            full.get(cand)
+    by_scale = {s: [c for c in candidates if c.scale == s] for s in (False, True) if any(c.scale == s for c in candidates)}
+    workers = n_jobs if n_jobs > 0 else os.cpu_count() or 1
+    split = len(folds) * len(by_scale) < 4 * workers
+    units = []
+    for f in range(len(folds)):
+        for scale, cands in by_scale.items():
+            keys = dict.fromkeys((c.kernel, c.gamma) for c in cands) if split else [None]
+            units += [(f, scale, [c for c in cands if key is None or (c.kernel, c.gamma) == key]) for key in keys]
+    # Unscaled kernels of every fold are slices of the same two matrices: compute them once.
+    full = (_sq_distances(X, X), X @ X.T) if False in by_scale else None
     # Threads: libsvm and BLAS release the GIL, and threads start and share the data for free.
     # The kernels are finite and the parameters fixed: skip scikit-learn's scans of them.
     with config_context(assume_finite=True, skip_parameter_validation=True):
         results = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_unit_scores)(X, y, folds[f], scale, by_scale[scale], kind, full)
-            for f, scale in units
+            delayed(_unit_scores)(X, y, folds[f], scale, cands, kind, full) for f, scale, cands in units
         )
     table = np.zeros((len(candidates), len(folds)))
     position = {c: i for i, c in enumerate(candidates)}
-    for (f, scale), scores in zip(units, results):
-        for cand, score in zip(by_scale[scale], scores):
+    for (f, _, cands), scores in zip(units, results):
+        for cand, score in zip(cands, scores):
             table[position[cand], f] = score
     return candidates, table
 
