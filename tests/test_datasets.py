@@ -132,6 +132,13 @@ def test_magnatagatune_top_tags_and_splits(tmp_path):
     df = build("magnatagatune", tmp_path, split_files={s: f"{s}.npy" for s in ("train", "valid", "test")})
     assert df["split"].value_counts().to_dict() == {"train": 5, "valid": 2, "test": 2}
 
+    bad = table.astype({"rock": str})
+    bad.loc[2, "rock"] = "yes"
+    bad.to_csv(tmp_path / "annotations_final.csv", sep="\t", index=False)
+    with pytest.raises(ManifestError, match="annotations_final.csv: tag 'rock' of row 4 is 'yes', not 0 or 1"):
+        build("magnatagatune", tmp_path)
+    table.to_csv(tmp_path / "annotations_final.csv", sep="\t", index=False)
+
     (tmp_path / paths[3]).unlink()
     with pytest.raises(ManifestError, match=rf"{Path(paths[3]).name}: audio file listed in the metadata is missing"):
         build("magnatagatune", tmp_path)

@@ -188,7 +188,11 @@ def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | No
     if {"clip_id", "mp3_path"} - set(raw.columns):
         raise ManifestError(f"{table}: columns clip_id and mp3_path not found (is it the tab-separated annotations_final.csv?)")
     tags = [c for c in raw.columns if c not in ("clip_id", "mp3_path")]
-    values = raw[tags].astype(int).to_numpy()
+    values = raw[tags].apply(pd.to_numeric, errors="coerce").to_numpy()
+    if not np.isin(values, (0, 1)).all():
+        row, col = np.argwhere(~np.isin(values, (0, 1)))[0]
+        raise ManifestError(f"{table}: tag {tags[col]!r} of row {row + 2} is {raw[tags[col]].iloc[row]!r}, not 0 or 1")
+    values = values.astype(int)
     top = [tags[i] for i in np.argsort(-values.sum(0), kind="stable")[:n_tags]]
     top_idx = [tags.index(t) for t in top]
     df = pd.DataFrame({"clip_id": raw["mp3_path"].str.replace(".mp3", "", regex=False), "path": raw["mp3_path"]})

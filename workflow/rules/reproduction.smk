@@ -33,6 +33,8 @@ rule reproduction:
         root=CHOI2017_ROOT,
     log:
         "logs/reproduction/{published_task}.log",
+    benchmark:
+        "benchmarks/reproduction/{published_task}.tsv"
     threads: rule_resources("reproduction", "threads", 2)
     resources:
         mem_mb=rule_resources("reproduction", "mem_mb", 4000),
