@@ -36,28 +36,27 @@ def _audio(path: Path, seconds: float = SECONDS) -> None:
     write_tone(path, seconds, RATE, freq=200.0 + 10 * (len(path.name) % 40))
 
 
+def _files_per_class(table: str, root: Path, prefix: str, per_class: int) -> pd.DataFrame:
+    """The first rows of each label of an authors' table, written under root without ``prefix``."""
+    rows = _first_per(paper_table(table), "label", per_class)
+    for path in rows["filepath"]:
+        _audio(root / Path(path).relative_to(prefix))
+    return rows
+
+
 def ballroom_extended(root: Path, per_class: int = 2) -> pd.DataFrame:
     """``<root>/<Class>/<id>.mp3`` (root: ballroom_extended_2016)."""
-    rows = _first_per(paper_table("ballroom_extended"), "label", per_class)
-    for path in rows["filepath"]:
-        _audio(root / Path(path).relative_to("ballroom_extended_2016"))
-    return rows
+    return _files_per_class("ballroom_extended", root, "ballroom_extended_2016", per_class)
 
 
 def gtzan_genre(root: Path, per_class: int = 2) -> pd.DataFrame:
     """``<root>/genres/<genre>/<genre>.000NN.au``."""
-    rows = _first_per(paper_table("gtzan_genre"), "label", per_class)
-    for path in rows["filepath"]:
-        _audio(root / Path(path).relative_to("gtzan_genre"))
-    return rows
+    return _files_per_class("gtzan_genre", root, "gtzan_genre", per_class)
 
 
 def gtzan_speech_music(root: Path, per_class: int = 3) -> pd.DataFrame:
     """``<root>/music_wav/*.wav`` and ``<root>/speech_wav/*.wav`` (root: music_speech)."""
-    rows = _first_per(paper_table("gtzan_speechmusic"), "label", per_class)
-    for path in rows["filepath"]:
-        _audio(root / Path(path).relative_to("gtzan_music_speech/music_speech"))
-    return rows
+    return _files_per_class("gtzan_speechmusic", root, "gtzan_music_speech/music_speech", per_class)
 
 
 def emomusic(root: Path, n: int = 6) -> pd.DataFrame:
