@@ -193,10 +193,9 @@ def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | No
         row, col = np.argwhere(~np.isin(values, (0, 1)))[0]
         raise ManifestError(f"{table}: tag {tags[col]!r} of row {row + 2} is {raw[tags[col]].iloc[row]!r}, not 0 or 1")
     values = values.astype(int)
-    top = [tags[i] for i in np.argsort(-values.sum(0), kind="stable")[:n_tags]]
-    top_idx = [tags.index(t) for t in top]
+    top = np.argsort(-values.sum(0), kind="stable")[:n_tags]  # tag columns, most frequent first
     df = pd.DataFrame({"clip_id": raw["mp3_path"].str.replace(".mp3", "", regex=False), "path": raw["mp3_path"]})
-    df["tags"] = [[top[j] for j, i in enumerate(top_idx) if row[i]] for row in values]
+    df["tags"] = [[tags[i] for i in top if row[i]] for row in values]
     _missing_audio(root, df["path"], "the mp3 folders 0-9 and a-f must sit beside annotations_final.csv")
     if split_files:
         key_split = _split_lists(split_files, root)

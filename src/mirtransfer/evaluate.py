@@ -185,7 +185,9 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
     X = np.asarray(X, dtype=np.float64)
     if kind == "classification":  # integer codes: libsvm's own label type, and no per-fit label checks
         y = np.unique(y, return_inverse=True)[1].astype(np.float64)
-    by_scale = {s: [c for c in candidates if c.scale == s] for s in (False, True) if any(c.scale == s for c in candidates)}
+    by_scale: dict[bool, list[Candidate]] = {}
+    for cand in candidates:
+        by_scale.setdefault(cand.scale, []).append(cand)
     workers = n_jobs if n_jobs > 0 else os.cpu_count() or 1
     split = len(folds) * len(by_scale) < 4 * workers
     units = []

@@ -224,6 +224,21 @@ def write_rejected(rejected: Sequence[dict[str, str]], path: str | Path) -> None
         pd.DataFrame(list(rejected), columns=REJECTED_COLUMNS).to_csv(tmp, index=False)
 
 
+def mel_tensor(mel: np.ndarray, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A (batch, n_mels, n_frames) array as a (batch, 1, n_mels, n_frames) tensor on ``device``.
+
+    The array may be a read-only view of an Arrow buffer; the one copy is the move/cast
+    to device and dtype.
+    """
+    with warnings.catch_warnings():  # a read-only view is copied before any write
+        warnings.simplefilter("ignore", UserWarning)
+        view = torch.from_numpy(mel).unsqueeze(1)
+    if torch.device(device).type == "cpu":
+        return view.to(dtype=dtype)
+    # Move in the storage dtype (half the bytes for float16), cast on the device.
+    return view.pin_memory().to(device, non_blocking=True).to(dtype)
+
+
 @dataclass
 class MelBatch:
     """A batch of spectrogram rows: ids, excerpt indices and a (batch, n_mels, n_frames) array."""
@@ -233,17 +248,8 @@ class MelBatch:
     mel: np.ndarray
 
     def to_tensor(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The spectrograms as a (batch, 1, n_mels, n_frames) tensor on ``device``.
-
-        The numpy view shares the Arrow buffer; the one copy is the move/cast to device and dtype.
-        """
-        with warnings.catch_warnings():  # the view is read-only; it is copied before any write
-            warnings.simplefilter("ignore", UserWarning)
-            view = torch.from_numpy(self.mel).unsqueeze(1)
-        if torch.device(device).type == "cpu":
-            return view.to(dtype=dtype)
-        # Move in the storage dtype (half the bytes for float16), cast on the device.
-        return view.pin_memory().to(device, non_blocking=True).to(dtype)
+        """The spectrograms as a (batch, 1, n_mels, n_frames) tensor on ``device``."""
+        return mel_tensor(self.mel, device, dtype)
 
 
 class MelTable:

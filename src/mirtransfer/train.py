@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from mirtransfer.files import atomic_path, write_json
 from mirtransfer.manifest import read_manifest
-from mirtransfer.melspec import MelTable
+from mirtransfer.melspec import MelTable, mel_tensor
 from mirtransfer.model import ConvNet, ModelSpec, build_model, device_for, save_model
 
 
@@ -130,7 +130,7 @@ def predict(model: ConvNet, stream: SplitStream, device: torch.device, amp: bool
     probs: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp and device.type == "cuda"):
         for mel, _, ids in stream.epoch():
-            x = torch.from_numpy(mel).unsqueeze(1).to(device, torch.float32)
+            x = mel_tensor(mel, device)
             p = torch.sigmoid(model(x).float()).cpu().numpy()
             for cid, row in zip(ids, p):
                 probs.setdefault(cid, []).append(row)
@@ -168,13 +168,9 @@ def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray
                device: torch.device, amp: bool) -> torch.Tensor:
     """One optimisation step on a batch of spectrograms and multi-hot targets; returns the BCE loss.
 
-    The loss stays on the device (no synchronisation per step). The batch moves in its
-    storage dtype (half the bytes for float16) and is cast on the device.
+    The loss stays on the device (no synchronisation per step).
     """
-    x = torch.from_numpy(mel).unsqueeze(1)
-    if device.type == "cuda":
-        x = x.pin_memory().to(device, non_blocking=True)
-    x = x.to(device, torch.float32)
+    x = mel_tensor(mel, device)
     if amp:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, torch.bfloat16, enabled=amp):
