@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from mirtransfer import featuresets
-from mirtransfer.evaluate import evaluate, grid_scores, make_folds, paper_grid, score_feature_set, weighted_means
+from mirtransfer.evaluate import best_index, evaluate, grid_scores, make_folds, paper_grid, score_feature_set, weighted_means
 from mirtransfer.features import write_layers, write_table
 from mirtransfer.manifest import finalize, write_manifest
 
@@ -82,6 +82,31 @@ def test_grid_equals_gridsearchcv(kind):
     best_theirs = max(np.dot(v, sizes) / sizes.sum() for v in theirs.values())
     assert result["score"] == pytest.approx(best_theirs, abs=atol)
     assert result["score"] == pytest.approx(weighted_means(table, folds).max())
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+@pytest.mark.parametrize("leaders", [1, 4])
+def test_pruning_keeps_the_best(kind, leaders, monkeypatch):
+    monkeypatch.setattr("mirtransfer.evaluate.LEADERS", leaders)
+    X, y = toy(kind, n=120)
+    folds = make_folds("kfold", kind, y, n_folds=8)
+    _, full = grid_scores(X, y, folds, kind, n_jobs=2)
+    _, pruned = grid_scores(X, y, folds, kind, n_jobs=2, prune=True)
+    scored = np.isfinite(pruned)
+    assert np.isfinite(full).all() and (~scored).any()  # something was pruned
+    np.testing.assert_array_equal(pruned[scored], full[scored])
+    best = best_index(full, folds)
+    assert best_index(pruned, folds) == best and scored[best].all()
+    # Each candidate was dropped only when a perfect score on its remaining folds could not reach a complete one's mean.
+    weights = np.array([len(te) for _, te in folds]) / len(y)
+    bar = weighted_means(full[scored.all(axis=1)], folds).max()
+    for row, ok in zip(full, scored):
+        if not ok.all():
+            f = int(np.argmin(ok))
+            assert row[:f] @ weights[:f] + weights[f:].sum() < bar
+    result = evaluate(X, y, folds, kind, n_jobs=2)
+    assert result["score"] == weighted_means(full, folds)[best] and result["fold_scores"] == full[best].tolist()
+    assert result["fits"] == {"run": int(scored.sum()), "grid": full.size}
 
 
 def test_weighted_mean_uses_fold_sizes():
