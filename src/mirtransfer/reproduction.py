@@ -126,8 +126,8 @@ def reproduce_task(root: str | Path, task: str, n_jobs: int = 1, scaling: tuple[
             note = likely_cause(task, features)
         rows.append({"task": task, "features": features, "published": score, "reproduced": result["score"],
                      "abs_diff": diff, "note": note})
-        log.info("%s %s: published %.6f, reproduced %.6f (%.1f s)", task, features, score, result["score"],
-                 result["seconds"])
+        log.info("%s %s: published %.6f, reproduced %.6f (%.1f s, %d of %d fits)", task, features, score,
+                 result["score"], result["seconds"], result["fits"]["run"], result["fits"]["grid"])
     return pd.DataFrame(rows)
 
 
