@@ -174,16 +174,17 @@ def _fold_bases(X: np.ndarray, fold: Fold, scale: bool, kernels: set[str], full:
 
 
 def _unit_scores(base: tuple[np.ndarray, np.ndarray], y: np.ndarray, fold: Fold, candidates: list[Candidate],
-                 kind: str, n_features: int) -> list[float]:
-    """Scores of candidates sharing one fold, scaler setting, kernel and gamma: one kernel matrix, one fit per C."""
+                 kind: str, n_features: int) -> list[tuple[float, float]]:
+    """(score, seconds) of candidates sharing one fold, scaler setting, kernel and gamma: one kernel matrix, one fit per C."""
     train, test = fold
     estimator = SVC if kind == "classification" else SVR
     k_tr, k_te = (_kernel(candidates[0].gamma, b, n_features) for b in base)
-    scores = []
+    out = []
     for cand in candidates:
+        t0 = time.perf_counter()
         model = estimator(kernel="precomputed", C=cand.C).fit(k_tr, y[train])
-        scores.append(_score(kind, y[test], model.predict(k_te)))
-    return scores
+        out.append((_score(kind, y[test], model.predict(k_te)), time.perf_counter() - t0))
+    return out
 
 
 Tasks = list[tuple[Callable, tuple]]
@@ -195,23 +196,32 @@ def _serial(tasks: Tasks) -> list[Any]:
 
 
 def _score_fold(run: Callable[[Tasks], list[Any]], X: np.ndarray, y: np.ndarray, fold: Fold, kind: str,
-                candidates: list[Candidate], full: Bases | None) -> list[float]:
+                candidates: list[Candidate], full: Bases | None,
+                seconds: dict[Candidate, float] | None = None) -> list[float]:
     """The candidates' scores on one fold.
 
-    First the fold's base matrices, one task per scaler setting, then one unit per
-    (scaler, kernel, gamma) that reuses its kernel matrix for every C, both in parallel.
+    First the fold's base matrices, one task per scaler setting, then the fits, both in
+    parallel: one unit per rbf gamma, which reuses its kernel matrix for every C, and one
+    per linear candidate (its kernel is the Gram matrix itself; these fits are the slow
+    ones on unscaled features). Units start longest first by the fit times in
+    ``seconds`` (measured on earlier folds, updated here), so that no long fit starts last.
     run: runs (function, arguments) tasks in parallel threads, or ``_serial`` when the
     caller runs folds in parallel.
     """
+    seconds = {} if seconds is None else seconds
     scales = list(dict.fromkeys(c.scale for c in candidates))
     bases = dict(zip(scales, run([(_fold_bases, (X, fold, scale, {c.kernel for c in candidates if c.scale == scale}, full))
                                    for scale in scales])))
-    units = [[c for c in candidates if (c.scale, c.kernel, c.gamma) == key]
-             for key in dict.fromkeys((c.scale, c.kernel, c.gamma) for c in candidates)]
-    units.sort(key=len, reverse=True)  # the largest first: less idle time at the end of the fold
+    keys = [(c.scale, c.kernel, c.gamma, c.C if c.kernel == "linear" else None) for c in candidates]
+    units = [[c for c, k in zip(candidates, keys) if k == key] for key in dict.fromkeys(keys)]
+    units.sort(key=lambda unit: sum(seconds.get(c, np.inf) for c in unit), reverse=True)
     results = run([(_unit_scores, (bases[unit[0].scale][unit[0].kernel], y, fold, unit, kind, X.shape[1]))
                    for unit in units])
-    scores = {c: s for unit, unit_scores in zip(units, results) for c, s in zip(unit, unit_scores)}
+    scores = {}
+    for unit, unit_results in zip(units, results):
+        for cand, (score, fit_seconds) in zip(unit, unit_results):
+            scores[cand] = score
+            seconds[cand] = fit_seconds
     return [scores[c] for c in candidates]
 
 
@@ -248,8 +258,11 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         def in_parallel(tasks: Tasks) -> list[Any]:
             return parallel(delayed(function)(*args) for function, args in tasks)
 
+        seconds: dict[Candidate, float] = {}  # each candidate's last fit time: the order of the next fold's units
+
         def run(f: int, indices: list[int]) -> None:
-            table[indices, f] = _score_fold(in_parallel, X, y, folds[f], kind, [candidates[i] for i in indices], full)
+            table[indices, f] = _score_fold(in_parallel, X, y, folds[f], kind, [candidates[i] for i in indices], full,
+                                            seconds)
 
         everyone = list(range(len(candidates)))
         if not prune:
