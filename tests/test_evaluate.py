@@ -107,6 +107,9 @@ def test_pruning_keeps_the_best(kind, leaders, monkeypatch):
     result = evaluate(X, y, folds, kind, n_jobs=2)
     assert result["score"] == weighted_means(full, folds)[best] and result["fold_scores"] == full[best].tolist()
     assert result["fits"] == {"run": int(scored.sum()), "grid": full.size}
+    split = [folds[0]]  # a single train/test split: every fit runs
+    single = evaluate(X, y, split, kind, n_jobs=2)
+    assert single["fits"] == {"run": 64, "grid": 64} and single["score"] == full[:, 0].max()
 
 
 def test_weighted_mean_uses_fold_sizes():

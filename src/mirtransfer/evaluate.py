@@ -265,7 +265,7 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
                                             seconds)
 
         everyone = list(range(len(candidates)))
-        if not prune:
+        if not prune or len(folds) == 1:  # one split: nothing to prune
             for f in range(len(folds)):
                 run(f, everyone)
             return candidates, table
