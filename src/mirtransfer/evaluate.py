@@ -13,8 +13,8 @@ and reports the outer folds: quote it for new results.
 
 Speed: each fold's kernel matrix is computed once per (scaler, kernel, gamma) (from
 slices of one distance or Gram matrix of all clips when unscaled) and reused for every
-C through libsvm's precomputed kernel; folds are scored one at a time, their
-(scaler, kernel, gamma) units in parallel threads. Both modes prune: a
+C through libsvm's precomputed kernel; folds are scored one at a time, their units (one
+per rbf gamma, one per linear candidate) in parallel threads. Both modes prune: a
 candidate whose fold mean can no longer reach the best one's is not fitted on its
 remaining folds, which leaves the reported score and parameters unchanged.
 Classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by about 1e-4, because libsvm stops at a
@@ -279,7 +279,7 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         rest = range(probe, len(folds))
         rows = in_parallel([(_score_fold, (_serial, X, y, folds[f], kind, leading, full)) for f in rest])
         table[np.ix_(leaders, rest)] = np.array(rows).T
-        bar = float((table[leaders] @ weights).max())
+        bar = float(weighted_means(table[leaders], folds).max())
         alive = np.ones(len(candidates), dtype=bool)
         alive[leaders] = False
         for f in rest:
@@ -308,7 +308,7 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
     if mode == "paper":
         candidates, table = grid_scores(X, y, folds, kind, n_jobs, scaling=scaling, prune=True)
         best = best_index(table, folds)
-        result = {"score": float(weighted_means(table[best:best + 1], folds)[0]), "fold_scores": table[best].tolist(),
+        result = {"score": float(weighted_means(table, folds)[best]), "fold_scores": table[best].tolist(),
                   "best_params": candidates[best].params()}
         fits = [int(np.isfinite(table).sum()), table.size]
     elif mode == "nested":
