@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     kind = TASKS[args.task]["kind"]
-    X = feature_matrix(args.root, TASKS[args.task]["dataset"], args.features)
+    X = feature_matrix(args.root, args.task, args.features)
     y, folds = task_folds(args.root, args.task)
 
     t0 = time.perf_counter()

@@ -12,6 +12,7 @@ import yaml
 import miniatures
 from conftest import REPO, run_snakemake
 from mirtransfer.datasets import SOURCES
+from mirtransfer.reproduction import TASKS, cell_memory_mb
 
 PAPER = REPO / "config" / "paper.yaml"
 SLURM = ["--profile", str(REPO / "profiles" / "slurm"), "--workflow-profile", "none"]
@@ -67,6 +68,10 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     assert counts["score"] == 7 * (3 * 31 + 2)
     assert counts["train"] == 1 and counts["features"] == 6 * 3 and counts["mfcc"] == 6
     assert counts["manifest"] == 7 and counts["reproduction"] == 7  # magnatagatune: MSD is present
+    assert counts["reproduction_cell"] == 210  # every published cell, one job each
+    cell_mem = {int(re.search(r"mem_mb=(\d+)", r)[1]) for rule, r in jobs if rule == "reproduction_cell"}
+    # a dry run shows every job with one thread; the estimate follows each task's clips
+    assert cell_mem == {cell_memory_mb(task, 1) for task in TASKS} and max(cell_mem) == cell_memory_mb("urbansound", 1)
     gpu_rules = {rule for rule, resources in jobs if re.search(r"\bgpu=1\b", resources)}
     assert gpu_rules == {"train", "features"}
     assert all("gpu=1" in resources for rule, resources in jobs if rule in ("train", "features"))
@@ -102,4 +107,4 @@ def test_rule_graph_shows_the_whole_experiment(paper_data):
     rules = set(re.findall(r'label = "(\w+)"', result.stdout))
     assert rules == {"all", "manifest", "melspec", "melspec_summary", "train", "choi2017_model_download",
                      "choi2017_convert", "features", "mfcc", "score", "summary", "choi2017_download",
-                     "reproduction", "reproduction_summary"}
+                     "reproduction_cell", "reproduction", "reproduction_summary"}

@@ -5,7 +5,9 @@ CI must have them: there a missing folder fails the tests; elsewhere they are sk
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -13,7 +15,8 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from mirtransfer.files import download, sha256
-from mirtransfer.reproduction import LAYER5_CAUSE, published_scores, read_checksums, reproduce_task
+from mirtransfer.reproduction import (LAYER5_CAUSE, TASKS, cell_files, published_cells, published_scores, read_checksums,
+                                      reproduce_cell, reproduce_task)
 
 SHARED = REPO.parent / "shared" / "choi2017"
 
@@ -34,6 +37,30 @@ def test_published_scores_are_read_from_the_authors_files(choi2017):
     assert len(ours) == 210
     pd.testing.assert_frame_equal(ours[["task", "features", "estimator"]], reference[["task", "features", "estimator"]])
     assert (ours["score"] - reference["score"]).abs().max() < 1e-9
+
+
+def test_each_published_cell_names_its_released_files():
+    """The workflow's cell jobs come from the checksum list: 30 per task, each with its own files."""
+    released = set(read_checksums(REPO / "workflow" / "resources" / "choi2017.sha256"))
+    cells = published_cells(sorted(released))
+    assert sorted(cells) == sorted(TASKS) and all(len(c) == 30 for c in cells.values())
+    assert "convnet:135" in cells["gtzan_genre"] and "mfcc+convnet:12345" in cells["emoMusic_v"]
+    missing = {(task, f) for task, features in cells.items() for f in features
+               if not set(cell_files(task, f)) <= released}
+    assert missing == {("urbansound", "mfcc"), ("urbansound", "mfcc+convnet:12345")}  # no urbansound_mfcc.npy
+    assert cell_files("emoMusic_a", "mfcc+convnet:12345") == [
+        "data_csv/emoMusic.csv", "result_transfer/T_emoMusic_a_F_mfcc+12345_4_CL_SVR.npy", "data_feats/emoMusic_mfcc.npy",
+        *[f"data_feats/emoMusic_layer_{i}.npy" for i in range(5)]]
+
+
+def test_a_cell_without_released_features_is_recorded_not_scored(choi2017, tmp_path):
+    for name in ["data_csv/urbansound.csv", "result_transfer/T_urbansound_F_mfcc_4_CL_SVC.npy"]:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(choi2017 / name, tmp_path / name)
+    cell = reproduce_cell(tmp_path, "urbansound", "mfcc")
+    assert cell["reproduced"] is None and cell["note"] == "features not in the released files"
+    with pytest.raises(FileNotFoundError, match="no published score for urbansound convnet:1"):
+        reproduce_cell(tmp_path, "urbansound", "convnet:1")
 
 
 def test_gtzan_genre_reproduces_exactly(choi2017):
@@ -71,5 +98,10 @@ def test_reproduction_rules_download_and_score(choi2017, tmp_path):
     assert beyond["features"].tolist() == ["convnet:5"] and (beyond["note"] == LAYER5_CAUSE).all()
     within = table[table["abs_diff"] <= 1e-3]
     assert within["abs_diff"].max() < 1e-6
+    cell = json.loads((tmp_path / "results/reproduction/cells/gtzan_speechmusic/mfcc.json").read_text())
+    assert cell["evaluation"]["fits"]["grid"] == 320 and cell["evaluation"]["best_params"]["scale"] is False
+    assert (tmp_path / "benchmarks/reproduction/gtzan_speechmusic/mfcc.tsv").exists()
+    unknown = run_snakemake(tmp_path, "-n", "results/reproduction/cells/gtzan_speechmusic/convnet:6.json")
+    assert unknown.returncode != 0 and "gtzan_speechmusic has no published cell 'convnet:6'" in unknown.stdout + unknown.stderr
     summary = pd.read_csv(tmp_path / "results/reproduction/summary.csv")
     assert summary["features"].iloc[0] == "convnet:5" and not summary["within_1e-3"].iloc[0]

@@ -23,21 +23,33 @@ from mirtransfer.featuresets import parse
 
 REPOSITORY = "https://raw.githubusercontent.com/keunwoochoi/transfer_learning_music/master"
 
-# The published tasks: the dataset whose files they read and the paper's protocol.
+# The published tasks: the dataset whose files they read, the paper's protocol and the
+# number of clips in the authors' label table.
 TASKS: dict[str, dict[str, Any]] = {
-    "ballroom_extended": {"dataset": "ballroom_extended", "target": "label", "kind": "classification", "protocol": "kfold"},
-    "gtzan_genre": {"dataset": "gtzan_genre", "target": "label", "kind": "classification", "protocol": "kfold"},
-    "gtzan_speechmusic": {"dataset": "gtzan_speechmusic", "target": "label", "kind": "classification", "protocol": "kfold"},
-    "emoMusic_a": {"dataset": "emoMusic", "target": "label_arousal", "kind": "regression", "protocol": "kfold"},
-    "emoMusic_v": {"dataset": "emoMusic", "target": "label_valence", "kind": "regression", "protocol": "kfold"},
-    "jamendo_vd": {"dataset": "jamendo_vd", "target": "label", "kind": "classification", "protocol": "train_test"},
-    "urbansound": {"dataset": "urbansound", "target": "label", "kind": "classification", "protocol": "predefined_folds"},
+    "ballroom_extended": {"dataset": "ballroom_extended", "target": "label", "kind": "classification", "protocol": "kfold", "clips": 4180},
+    "gtzan_genre": {"dataset": "gtzan_genre", "target": "label", "kind": "classification", "protocol": "kfold", "clips": 1000},
+    "gtzan_speechmusic": {"dataset": "gtzan_speechmusic", "target": "label", "kind": "classification", "protocol": "kfold", "clips": 128},
+    "emoMusic_a": {"dataset": "emoMusic", "target": "label_arousal", "kind": "regression", "protocol": "kfold", "clips": 744},
+    "emoMusic_v": {"dataset": "emoMusic", "target": "label_valence", "kind": "regression", "protocol": "kfold", "clips": 744},
+    "jamendo_vd": {"dataset": "jamendo_vd", "target": "label", "kind": "classification", "protocol": "train_test", "clips": 4086},
+    "urbansound": {"dataset": "urbansound", "target": "label", "kind": "classification", "protocol": "predefined_folds", "clips": 8732},
 }
 TOLERANCE = 1e-3
 LAYER5_CAUSE = (
     "layer 5: the authors' script (2_main_knn_svm_transfer.py, load_xy) read the last layer from <dataset>.npy, "
     "a max-pooled output that is not released, instead of the released average-pooled <dataset>_layer_4.npy"
 )
+
+
+def cell_memory_mb(task: str, threads: int) -> int:
+    """Memory a cell needs, in MB: the kernel matrices grow with the square of the clips.
+
+    Two base matrices of all clips, and per thread a fold's two base matrices and one
+    kernel (each at most clips x clips float64), plus libsvm's cache and the interpreter.
+    Measured: urbansound convnet:12345 with one thread peaked at 3.9 GB (estimate 4.1).
+    """
+    square_mb = 8 * TASKS[task]["clips"] ** 2 / 2**20
+    return int(square_mb * (2 + 3 * threads) + 200 * threads + 1000)
 
 
 def likely_cause(task: str, features: str) -> str:
@@ -61,6 +73,34 @@ def _feature_name(authors: str) -> str:
     raise ValueError(f"unknown feature label {authors!r} in the published results")
 
 
+def _authors_label(features: str) -> str:
+    """A feature-set name as the authors' feature label (the inverse of ``_feature_name``)."""
+    if features == "mfcc":
+        return "mfcc_4"
+    if features == "mfcc+convnet:12345":
+        return "mfcc+12345_4"
+    part, = parse(features)
+    if part.extractor != "convnet":
+        raise ValueError(f"{features!r} is not a published feature set (convnet:<layers>, mfcc, mfcc+convnet:12345)")
+    return "mine_" + "".join(str(layer - 1) for layer in part.layers)
+
+
+def result_file(task: str, features: str) -> str:
+    """The published score's file, relative to the artefacts' root."""
+    estimator = "SVC" if TASKS[task]["kind"] == "classification" else "SVR"
+    return f"result_transfer/T_{task}_F_{_authors_label(features)}_CL_{estimator}.npy"
+
+
+def published_cells(names: list[str]) -> dict[str, list[str]]:
+    """task -> feature sets with a published score, from the artefacts' relative file names."""
+    cells: dict[str, list[str]] = {}
+    for name in sorted(names):
+        m = _RESULT.match(Path(name).name)
+        if name.startswith("result_transfer/") and m is not None:
+            cells.setdefault(m["task"], []).append(_feature_name(m["features"]))
+    return cells
+
+
 def published_scores(root: str | Path) -> pd.DataFrame:
     """task, features, estimator, score for every published result file."""
     rows = []
@@ -75,17 +115,27 @@ def published_scores(root: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def feature_matrix(root: str | Path, dataset: str, feature_set: str) -> np.ndarray | None:
-    """The authors' features for a feature set (parts concatenated in order), None when a file is absent."""
-    blocks = []
+def feature_files(task: str, feature_set: str) -> list[str]:
+    """The authors' feature files of a feature set, relative to the root, parts in order."""
+    dataset = TASKS[task]["dataset"]
+    names = []
     for part in parse(feature_set):
-        names = [f"{dataset}_mfcc.npy"] if part.extractor == "mfcc" else [f"{dataset}_layer_{i - 1}.npy" for i in part.layers]
-        for name in names:
-            path = Path(root, "data_feats", name)
-            if not path.exists():
-                return None
-            blocks.append(np.load(path).astype(np.float64))
-    return np.concatenate(blocks, axis=1)
+        names += ([f"{dataset}_mfcc.npy"] if part.extractor == "mfcc"
+                  else [f"{dataset}_layer_{i - 1}.npy" for i in part.layers])
+    return [f"data_feats/{name}" for name in names]
+
+
+def cell_files(task: str, features: str) -> list[str]:
+    """Every file a cell reads, relative to the root: labels, published score, features."""
+    return [f"data_csv/{TASKS[task]['dataset']}.csv", result_file(task, features), *feature_files(task, features)]
+
+
+def feature_matrix(root: str | Path, task: str, feature_set: str) -> np.ndarray | None:
+    """The authors' features for a feature set (parts concatenated in order), None when a file is absent."""
+    paths = [Path(root, name) for name in feature_files(task, feature_set)]
+    if not all(path.exists() for path in paths):
+        return None
+    return np.concatenate([np.load(path).astype(np.float64) for path in paths], axis=1)
 
 
 def task_folds(root: str | Path, task: str) -> tuple[np.ndarray, list]:
@@ -99,36 +149,56 @@ def task_folds(root: str | Path, task: str) -> tuple[np.ndarray, list]:
     return y, folds
 
 
-def reproduce_task(root: str | Path, task: str, n_jobs: int = 1, scaling: tuple[bool, ...] = AUTHORS_SCALING,
-                   logger: logging.Logger | None = None) -> pd.DataFrame:
-    """task, features, published, reproduced, abs_diff, note for every published cell of a task.
+def reproduce_cell(root: str | Path, task: str, features: str, n_jobs: int = 1,
+                   scaling: tuple[bool, ...] = AUTHORS_SCALING) -> dict[str, Any]:
+    """One published cell re-scored: task, features, published, reproduced, abs_diff, note, and the evaluation.
 
     scaling: the scaler settings searched; by default the authors' effective grid (no scaling).
-    Each cell is logged as it is done (the large tasks take minutes per cell).
+    reproduced is None when the released files lack a feature the cell needs.
     """
-    log = logger or logging.getLogger("mirtransfer")
     if task not in TASKS:
         raise ValueError(f"unknown published task {task!r}; known: {sorted(TASKS)}")
-    published = published_scores(root)
-    published = published[published["task"] == task]
+    published_path = Path(root, result_file(task, features))
+    if not published_path.exists():
+        raise FileNotFoundError(f"{published_path}: no published score for {task} {features}; "
+                                "check reproduction.root and the feature-set name")
+    cell: dict[str, Any] = {"task": task, "features": features, "published": float(np.load(published_path))}
+    X = feature_matrix(root, task, features)
+    if X is None:
+        return {**cell, "reproduced": None, "abs_diff": None, "note": "features not in the released files"}
     y, folds = task_folds(root, task)
-    rows = []
-    for features, score in zip(published["features"], published["score"]):
-        X = feature_matrix(root, TASKS[task]["dataset"], features)
-        if X is None:
-            rows.append({"task": task, "features": features, "published": score, "reproduced": np.nan,
-                         "abs_diff": np.nan, "note": "features not in the released files"})
-            continue
-        result = evaluate(X, y, folds, TASKS[task]["kind"], n_jobs=n_jobs, scaling=scaling)
-        diff = abs(result["score"] - score)
-        note = ""
-        if diff > TOLERANCE:
-            note = likely_cause(task, features)
-        rows.append({"task": task, "features": features, "published": score, "reproduced": result["score"],
-                     "abs_diff": diff, "note": note})
-        log.info("%s %s: published %.6f, reproduced %.6f (%.1f s, %d of %d fits)", task, features, score,
-                 result["score"], result["seconds"], result["fits"]["run"], result["fits"]["grid"])
-    return pd.DataFrame(rows)
+    result = evaluate(X, y, folds, TASKS[task]["kind"], n_jobs=n_jobs, scaling=scaling)
+    diff = abs(result["score"] - cell["published"])
+    return {**cell, "reproduced": result["score"], "abs_diff": diff,
+            "note": likely_cause(task, features) if diff > TOLERANCE else "", "evaluation": result}
+
+
+def cell_message(cell: dict[str, Any]) -> str:
+    """One log line for a re-scored cell."""
+    if cell["reproduced"] is None:
+        return f"{cell['task']} {cell['features']}: published {cell['published']:.6f}, {cell['note']}"
+    fits = cell["evaluation"]["fits"]
+    return (f"{cell['task']} {cell['features']}: published {cell['published']:.6f}, reproduced "
+            f"{cell['reproduced']:.6f} ({cell['evaluation']['seconds']:.1f} s, {fits['run']} of {fits['grid']} fits)")
+
+
+def task_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """A task's table (task, features, published, reproduced, abs_diff, note) from its cells."""
+    columns = ["task", "features", "published", "reproduced", "abs_diff", "note"]
+    return pd.DataFrame([{c: cell[c] for c in columns} for cell in cells], columns=columns).astype(
+        {"reproduced": float, "abs_diff": float})
+
+
+def reproduce_task(root: str | Path, task: str, n_jobs: int = 1, scaling: tuple[bool, ...] = AUTHORS_SCALING,
+                   logger: logging.Logger | None = None) -> pd.DataFrame:
+    """Every published cell of a task, one after the other (the workflow runs one job per cell instead)."""
+    log = logger or logging.getLogger("mirtransfer")
+    published = published_scores(root)
+    cells = []
+    for features in published.loc[published["task"] == task, "features"]:
+        cells.append(reproduce_cell(root, task, features, n_jobs, scaling))
+        log.info(cell_message(cells[-1]))
+    return task_table(cells)
 
 
 def summarize(paths: list[str | Path], out: str | Path) -> pd.DataFrame:

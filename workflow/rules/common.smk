@@ -4,7 +4,7 @@ import os
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from mirtransfer import choi2017, datasets, featuresets
+from mirtransfer import choi2017, datasets, featuresets, reproduction
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -42,6 +42,7 @@ CHOI2017_FILES = [
     for line in open(workflow.source_path("../resources/choi2017.sha256"))
     if line.strip() and not line.split()[1].startswith("keras2_model/")
 ]
+REPRODUCTION_CELLS = reproduction.published_cells(CHOI2017_FILES)  # task -> published feature sets
 
 
 def feature_sets():
@@ -241,9 +242,30 @@ def score_files(task=None):
     return [f"results/scores/{t}/{name}.json" for t in tasks for name in feature_sets()]
 
 
-def choi2017_files(wildcards):
-    """The released artefacts the reproduction reads (downloaded when root is the default)."""
-    return [f"{CHOI2017_ROOT}/{name}" for name in CHOI2017_FILES]
+def reproduction_cell_files(wildcards):
+    """The released artefacts one published cell reads (downloaded when root is the default).
+
+    A feature file the authors did not release (urbansound's MFCCs) is not asked for:
+    the cell is then recorded as not reproducible.
+    """
+    cells = REPRODUCTION_CELLS[wildcards.published_task]
+    if wildcards.feature_set not in cells:
+        raise ValueError(f"{wildcards.published_task} has no published cell {wildcards.feature_set!r}; "
+                         f"published: {', '.join(cells)}")
+    names = reproduction.cell_files(wildcards.published_task, wildcards.feature_set)
+    return [f"{CHOI2017_ROOT}/{name}" for name in names if name in CHOI2017_FILES]
+
+
+def reproduction_cells(wildcards):
+    """The cell results of one published task, in the authors' file order."""
+    task = wildcards.published_task
+    return [f"results/reproduction/cells/{task}/{features}.json" for features in REPRODUCTION_CELLS[task]]
+
+
+def reproduction_mem_mb(wildcards, threads):
+    """Memory of one cell: the config's, or an estimate from the task's clips (kernel matrices grow with their square)."""
+    return rule_resources("reproduction", "mem_mb", None) or reproduction.cell_memory_mb(
+        wildcards.published_task, threads)
 
 
 def choi2017_hdf5(wildcards):
