@@ -23,6 +23,7 @@ tolerance of 1e-3 and the kernel values differ from its own in the last bits.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from mirtransfer.manifest import read_manifest
 C_VALUES = (0.1, 2.0, 8.0, 32.0)
 GAMMA_EXPONENTS = (3, 5, 7, 9, 11, 13)
 KINDS = ("classification", "regression")
+log = logging.getLogger(__name__)  # progress of long cells: one line per fold
 # Pruning (see grid_scores): folds every candidate is scored on, and the number of the
 # best of those then scored on every fold to set the bar.
 PROBE_FOLDS = 2
@@ -261,8 +263,10 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         seconds: dict[Candidate, float] = {}  # each candidate's last fit time: the order of the next fold's units
 
         def run(f: int, indices: list[int]) -> None:
+            t0 = time.perf_counter()
             table[indices, f] = _score_fold(in_parallel, X, y, folds[f], kind, [candidates[i] for i in indices], full,
                                             seconds)
+            log.info("fold %d of %d: %d candidates, %.1f s", f + 1, len(folds), len(indices), time.perf_counter() - t0)
 
         everyone = list(range(len(candidates)))
         if not prune or len(folds) == 1:  # one split: nothing to prune
@@ -277,8 +281,10 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         leaders = [int(i) for i in np.argsort(-(table[:, :probe] @ weights[:probe]), kind="stable")[:LEADERS]]
         leading = [candidates[i] for i in leaders]  # a few fits per fold: parallel over folds instead
         rest = range(probe, len(folds))
+        t0 = time.perf_counter()
         rows = in_parallel([(_score_fold, (_serial, X, y, folds[f], kind, leading, full)) for f in rest])
         table[np.ix_(leaders, rest)] = np.array(rows).T
+        log.info("the %d leaders on folds %d to %d: %.1f s", len(leaders), probe + 1, len(folds), time.perf_counter() - t0)
         bar = float(weighted_means(table[leaders], folds).max())
         alive = np.ones(len(candidates), dtype=bool)
         alive[leaders] = False
