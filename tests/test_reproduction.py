@@ -101,6 +101,8 @@ def test_reproduction_rules_download_and_score(choi2017, tmp_path):
     cell = json.loads((tmp_path / "results/reproduction/cells/gtzan_speechmusic/mfcc.json").read_text())
     assert cell["evaluation"]["fits"]["grid"] == 320 and cell["evaluation"]["best_params"]["scale"] is False
     assert (tmp_path / "benchmarks/reproduction/gtzan_speechmusic/mfcc.tsv").exists()
+    log = (tmp_path / "logs/reproduction/gtzan_speechmusic/mfcc.log").read_text()
+    assert "fold 1 of 10: 32 candidates" in log and "reproduced" in log  # progress of long cells, then the result
     unknown = run_snakemake(tmp_path, "-n", "results/reproduction/cells/gtzan_speechmusic/convnet:6.json")
     assert unknown.returncode != 0 and "gtzan_speechmusic has no published cell 'convnet:6'" in unknown.stdout + unknown.stderr
     summary = pd.read_csv(tmp_path / "results/reproduction/summary.csv")
