@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import KFold
 
-from mirtransfer.evaluate import AUTHORS_SCALING, evaluate, make_folds
+from mirtransfer.evaluate import AUTHORS_SCALING, Fold, evaluate, make_folds
 from mirtransfer.files import atomic_path
 from mirtransfer.featuresets import parse
 
@@ -35,9 +36,11 @@ TASKS: dict[str, dict[str, Any]] = {
     "urbansound": {"dataset": "urbansound", "target": "label", "kind": "classification", "protocol": "predefined_folds", "clips": 8732},
 }
 TOLERANCE = 1e-3
+N_FOLDS = 10  # the paper's k for every kfold task
 LAYER5_CAUSE = (
     "layer 5: the authors' script (2_main_knn_svm_transfer.py, load_xy) read the last layer from <dataset>.npy, "
-    "a max-pooled output that is not released, instead of the released average-pooled <dataset>_layer_4.npy"
+    "which is not released, instead of the released <dataset>_layer_4.npy; for ballroom_extended, gtzan_genre "
+    "and gtzan_speechmusic the released file gives the published scores, so the two may differ for some datasets only"
 )
 
 
@@ -138,12 +141,36 @@ def feature_matrix(root: str | Path, task: str, feature_set: str) -> np.ndarray 
     return np.concatenate([np.load(path).astype(np.float64) for path in paths], axis=1)
 
 
-def task_folds(root: str | Path, task: str) -> tuple[np.ndarray, list]:
-    """Targets and folds of a published task from the authors' label table."""
+def legacy_stratified_folds(y: np.ndarray, n_folds: int) -> list[Fold]:
+    """Stratified folds as scikit-learn built them before 0.22 (the authors ran 0.19 in 2017).
+
+    Each class's clips, in order, are cut by KFold into n_folds contiguous chunks (the
+    first ``count % n_folds`` one clip larger), and fold i joins the i-th chunk of every
+    class. Today's StratifiedKFold spreads the remainders differently, so the folds
+    differ wherever a class's count is not a multiple of n_folds (ballroom_extended,
+    gtzan_speechmusic); with equal multiples (gtzan_genre) they are the same.
+    """
+    test_fold = np.empty(len(y), dtype=int)
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        if len(members) < n_folds:
+            raise ValueError(f"class {str(label)!r} has {len(members)} clips, fewer than n_folds={n_folds}")
+        for f, (_, chunk) in enumerate(KFold(n_folds).split(members)):
+            test_fold[members[chunk]] = f
+    return [(np.flatnonzero(test_fold != f), np.flatnonzero(test_fold == f)) for f in range(n_folds)]
+
+
+def task_folds(root: str | Path, task: str) -> tuple[np.ndarray, list[Fold]]:
+    """Targets and folds of a published task from the authors' label table, under the authors' protocol.
+
+    Stratified k folds are built as the authors' scikit-learn did (``legacy_stratified_folds``).
+    """
     spec = TASKS[task]
     table = pd.read_csv(Path(root, "data_csv", f"{spec['dataset']}.csv"), index_col=0)
     y = table[spec["target"]].to_numpy()
-    folds = make_folds(spec["protocol"], spec["kind"], y, n_folds=10,
+    if spec["protocol"] == "kfold" and spec["kind"] == "classification":
+        return y, legacy_stratified_folds(y, N_FOLDS)
+    folds = make_folds(spec["protocol"], spec["kind"], y, n_folds=N_FOLDS,
                        fold=table["fold"].to_numpy() if "fold" in table else None,
                        split=table["category"].to_numpy() if "category" in table else None)
     return y, folds
