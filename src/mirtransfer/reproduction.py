@@ -65,12 +65,14 @@ def likely_cause(task: str, features: str) -> str:
 _RESULT = re.compile(r"^T_(?P<task>.+)_F_(?P<features>.+)_CL_(?P<estimator>SVC|SVR)\.npy$")
 
 
+# The authors' labels of their MFCC feature sets (the rest are mine_<0-based layers>).
+_SPECIAL_LABELS = {"mfcc_4": "mfcc", "mfcc+12345_4": "mfcc+convnet:12345"}
+
+
 def _feature_name(authors: str) -> str:
     """The authors' feature label (mine_013, mfcc_4, mfcc+12345_4) as a feature-set name."""
-    if authors == "mfcc_4":
-        return "mfcc"
-    if authors == "mfcc+12345_4":
-        return "mfcc+convnet:12345"
+    if authors in _SPECIAL_LABELS:
+        return _SPECIAL_LABELS[authors]
     if authors.startswith("mine_"):
         return "convnet:" + "".join(str(int(d) + 1) for d in authors[len("mine_"):])
     raise ValueError(f"unknown feature label {authors!r} in the published results")
@@ -78,10 +80,9 @@ def _feature_name(authors: str) -> str:
 
 def _authors_label(features: str) -> str:
     """A feature-set name as the authors' feature label (the inverse of ``_feature_name``)."""
-    if features == "mfcc":
-        return "mfcc_4"
-    if features == "mfcc+convnet:12345":
-        return "mfcc+12345_4"
+    for label, name in _SPECIAL_LABELS.items():
+        if features == name:
+            return label
     part, = parse(features)
     if part.extractor != "convnet":
         raise ValueError(f"{features!r} is not a published feature set (convnet:<layers>, mfcc, mfcc+convnet:12345)")
@@ -220,6 +221,8 @@ def reproduce_task(root: str | Path, task: str, n_jobs: int = 1, scaling: tuple[
                    logger: logging.Logger | None = None) -> pd.DataFrame:
     """Every published cell of a task, one after the other (the workflow runs one job per cell instead)."""
     log = logger or logging.getLogger("mirtransfer")
+    if task not in TASKS:  # before reading: an unknown task would otherwise give an empty table
+        raise ValueError(f"unknown published task {task!r}; known: {sorted(TASKS)}")
     published = published_scores(root)
     cells = []
     for features in published.loc[published["task"] == task, "features"]:
