@@ -79,3 +79,9 @@ def shared_file(path: Path) -> Path:
 def choi2017_hdf5() -> Path:
     """The authors' trained Keras convnet."""
     return shared_file(CHOI2017 / "keras2_model" / "model_best.hdf5")
+
+
+@pytest.fixture(scope="session")
+def paper_hdf5() -> Path:
+    """The paper's own Keras-1/Theano convnet (the whole network)."""
+    return shared_file(CHOI2017 / "weights_transfer" / "weights_theano.hdf5")

@@ -108,8 +108,14 @@ def test_random_extractor_is_reproducible(source, tmp_path):
         outs[run] = [tmp_path / run / f"layer{i}.parquet" for i in range(1, 6)]
         meta = extract(shards, outs[run], extractor=extractor, model_config={"channels": 32}, batch_size=16)
     assert meta["model"]["batchnorm_statistics"] == "estimated on this dataset"
+    assert meta["normalisation"]["mode"] == "dataset" and not meta["normalisation"]["batch_dependent"]
     for a, b in zip(outs["a"], outs["b"]):
         pd.testing.assert_frame_equal(read_features(a)[0], read_features(b)[0])
+    # The dataset's statistics do not depend on how the table is cut into batches.
+    small = [tmp_path / "s" / f"layer{i}.parquet" for i in range(1, 6)]
+    extract(shards, small, extractor=extractor, model_config={"channels": 32}, batch_size=3)
+    for a, b in zip(outs["a"], small):
+        pd.testing.assert_frame_equal(read_features(a)[0], read_features(b)[0], rtol=1e-5, atol=1e-6)
     df, meta = read_features(outs["a"][4])
     assert list(df.columns) == ["clip_id"] + [f"l5_{k:02d}" for k in range(32)] and meta["layer"] == 5
     other = [tmp_path / "c" / f"layer{i}.parquet" for i in range(1, 6)]

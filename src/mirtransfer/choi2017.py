@@ -1,6 +1,16 @@
-"""The authors' trained convnet (``keras2_model/model_best.hdf5``) converted to this project's model.
+"""The authors' convnets converted to this project's model: the paper's and a later re-training.
 
-The file was saved by Keras 2.1.1 with kapre 0.1.2: a kapre mel-spectrogram layer
+``choi2017_paper``: the network of the paper (``weights_transfer/weights_theano.hdf5``,
+Keras 1 with Theano), which produced the released features and the published scores:
+the 2017 kapre front end (the stored DFT kernels applied by Theano's convolution, so
+each frame reversed; 256 zeros on each side; decibels relative to the batch's maximum,
+floored at -80 dB), no input normalisation, five blocks whose convolutions Theano
+flipped and whose batch norm (mode 2) used the statistics of each batch, also at test
+time, and a dense 50-tag head. The facts and their check against the released features
+are in the shared README of the authors' artefacts and in their code
+(``models_transfer.py``, ``utils_featext.py``).
+
+``choi2017``: ``keras2_model/model_best.hdf5``, a later re-training. The file was saved by Keras 2.1.1 with kapre 0.1.2: a kapre mel-spectrogram layer
 (12 kHz, 512-point DFT kernels, hop 256, 96 Slaney mel bins up to 6 kHz, 'SAME'
 padding, decibels relative to the maximum, floored at -80 dB), a per-sample
 normalisation, five conv / batch-norm / ELU / max-pool blocks and a 50-tag sigmoid
@@ -29,8 +39,11 @@ from mirtransfer.files import sha256
 from mirtransfer.frontend import PRESETS, FrontEnd, LogMel, from_config
 from mirtransfer.model import ConvNet, ModelSpec, save_model
 
-MODEL_URL = "https://raw.githubusercontent.com/keunwoochoi/transfer_learning_music/master/keras2_model/model_best.hdf5"
+REPOSITORY = "https://raw.githubusercontent.com/keunwoochoi/transfer_learning_music/master"
+MODEL_URL = f"{REPOSITORY}/keras2_model/model_best.hdf5"
 MODEL_SHA256 = "b5042bd44de1fdd9d757b764d9246e6934f47c8bdc5c15bf13566495f3439d48"
+PAPER_MODEL_URL = f"{REPOSITORY}/weights_transfer/weights_theano.hdf5"
+PAPER_MODEL_SHA256 = "caf89f811415691fbb245be7eef394b9cebd787d7e3f78e29695972141cf2a08"
 
 # The Million Song Dataset top-50 tags in the order of the model's outputs.
 MSD_TOP50 = [
@@ -49,6 +62,11 @@ _MIN_FRAMES_FEATURES = math.prod(t for _, t in POOLS[:-1])
 _MIN_FRAMES_TAGS = math.prod(t for _, t in POOLS)
 MIN_FEATURE_SECONDS = round(((_MIN_FRAMES_FEATURES - 1) * FRONTEND.hop_length + 1) / FRONTEND.sample_rate, 3)
 MIN_TAGGING_SECONDS = round(((_MIN_FRAMES_TAGS - 1) * FRONTEND.hop_length + 1) / FRONTEND.sample_rate, 3)
+# The paper's network: centred frames, features after every pool, so features and tags
+# both need the last pool to keep one frame (1280 frames, 27.286 s at 12 kHz).
+PAPER_FRONTEND = PRESETS["choi2017_paper"]
+MIN_PAPER_SECONDS = math.ceil((_MIN_FRAMES_TAGS - 1) * PAPER_FRONTEND.hop_length / PAPER_FRONTEND.sample_rate * 1000) / 1000
+_PAPER_GROUPS = ["melgram", "ConvBNEluDr", "flatten_1", "dense_1"]
 _LAYERS = ["Melspectrogram", "Normalization2D"] + ["Conv2D", "BatchNormalization", "ELU", "MaxPooling2D"] * 5 + [
     "GlobalMaxPooling2D", "Dense"]
 
@@ -77,14 +95,18 @@ def _check_frontend(path: Path, layers: list[dict[str, Any]], g: h5py.Group) -> 
     wrong = {k: c.get(k) for k, v in expected.items() if c.get(k) != v}
     if wrong or layers[1]["config"].get("str_axis") != "data_sample":
         raise NotChoi2017Model(f"{path}: front-end settings {wrong or layers[1]['config']} differ from the authors' model")
-    logmel = LogMel(FRONTEND)
-    fbank = logmel.fbank2[::2].numpy()
-    n = np.arange(FRONTEND.n_fft)
-    dft = logmel.window.numpy()[:, None] * np.exp(2j * np.pi * np.outer(n, np.arange(FRONTEND.n_fft // 2 + 1)) / FRONTEND.n_fft)
+    _check_kernels(path, FRONTEND, g["real_kernels:0"], g["imag_kernels:0"], g["Variable:0"])
+
+
+def _check_kernels(path: Path, frontend: FrontEnd, real: h5py.Dataset, imag: h5py.Dataset, fbank: h5py.Dataset) -> None:
+    """The stored DFT kernels and mel filterbank must be the ones LogMel computes for ``frontend``."""
+    logmel = LogMel(frontend)
+    n = np.arange(frontend.n_fft)
+    dft = logmel.window.numpy()[:, None] * np.exp(2j * np.pi * np.outer(n, np.arange(frontend.n_fft // 2 + 1)) / frontend.n_fft)
     checks = {
-        "mel filterbank": (g["Variable:0"][:], fbank),
-        "real DFT kernels": (g["real_kernels:0"][:, 0, 0, :], dft.real),
-        "imaginary DFT kernels": (g["imag_kernels:0"][:, 0, 0, :], dft.imag),
+        "mel filterbank": (fbank[:], logmel.fbank2[::2].numpy()),
+        "real DFT kernels": (real[:, 0, 0, :], dft.real),
+        "imaginary DFT kernels": (imag[:, 0, 0, :], dft.imag),
     }
     for name, (stored, ours) in checks.items():
         if stored.shape != ours.shape or np.abs(stored - ours).max() > 1e-5:
@@ -140,21 +162,85 @@ def convert(path: str | Path, duration: float = FRONTEND.duration) -> ConvNet:
     return model.eval()
 
 
+def paper_frontend(duration: float = PAPER_FRONTEND.duration) -> FrontEnd:
+    """The paper network's front end with another excerpt duration (at least MIN_PAPER_SECONDS)."""
+    if duration < MIN_PAPER_SECONDS:
+        raise ValueError(f"the paper's convnet needs excerpts of at least {MIN_PAPER_SECONDS} s ({_MIN_FRAMES_TAGS} "
+                         f"frames) for its five layer features and its tags, not {duration} s")
+    return from_config({"preset": "choi2017_paper", "duration": duration})
+
+
+def convert_paper(path: str | Path, duration: float = PAPER_FRONTEND.duration) -> ConvNet:
+    """Read the paper's Keras-1/Theano weights (``weights_theano.hdf5``) and return the equivalent ConvNet.
+
+    Theano's convolutions flip their kernels: the stored (out, in, 3, 3) kernels are flipped
+    in both spatial axes into torch's cross-correlation. Batch norm uses batch statistics
+    (the stored running mean and std, 0 and 1, were never used).
+    """
+    path = Path(path)
+    excerpt = paper_frontend(duration)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise NotChoi2017Model(f"{path}: not a readable HDF5 file ({err})") from err
+    with f:
+        groups = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("layer_names", [])]
+        if groups != _PAPER_GROUPS:
+            raise NotChoi2017Model(f"{path}: layer groups {groups} are not those of the paper's convnet "
+                                   f"({_PAPER_GROUPS}, weights_transfer/weights_theano.hdf5)")
+        mel, w, dense = f["melgram"], f["ConvBNEluDr"], f["dense_1"]
+        blocks = sum(f"convolution2d_{i}_W" in w for i in range(1, 6))
+        if blocks < 5:
+            raise NotChoi2017Model(f"{path}: holds blocks 1-{blocks} only (weights_layer{blocks - 1}_theano.hdf5, a "
+                                   "truncation); use weights_theano.hdf5, the whole network")
+        try:
+            _check_kernels(path, PAPER_FRONTEND, mel["param_0"], mel["param_1"], mel["param_2"])
+        except KeyError as err:
+            raise NotChoi2017Model(f"{path}: no DFT kernels or mel filterbank in its melgram group ({err})") from err
+        spec = ModelSpec(excerpt, list(MSD_TOP50), channels=32, pools=POOLS, input_norm="none", bn_eps=1e-3,
+                         db_range=80.0, batch_statistics=True, source={"type": "choi2017_paper", "file": str(path)})
+        model = ConvNet(spec)
+        state = {}
+        try:
+            for i in range(5):
+                kernel = w[f"convolution2d_{i + 1}_W"][:]
+                state[f"blocks.{i}.conv.weight"] = torch.from_numpy(kernel[:, :, ::-1, ::-1].copy())
+                state[f"blocks.{i}.conv.bias"] = torch.from_numpy(w[f"convolution2d_{i + 1}_b"][:])
+                state[f"blocks.{i}.bn.weight"] = torch.from_numpy(w[f"batchnormalization_{i + 1}_gamma"][:])
+                state[f"blocks.{i}.bn.bias"] = torch.from_numpy(w[f"batchnormalization_{i + 1}_beta"][:])
+            state["head.weight"] = torch.from_numpy(dense["dense_1_W"][:].T.copy())
+            state["head.bias"] = torch.from_numpy(dense["dense_1_b"][:])
+            model.load_state_dict(state)
+        except (KeyError, RuntimeError) as err:
+            raise NotChoi2017Model(f"{path}: weights do not fit the paper's convnet ({err})") from err
+    return model.eval()
+
+
+# Model type -> (converter, the authors' file's sha256, the file's name in their repository).
+CONVERTERS = {
+    "choi2017": (convert, MODEL_SHA256, "keras2_model/model_best.hdf5"),
+    "choi2017_paper": (convert_paper, PAPER_MODEL_SHA256, "weights_transfer/weights_theano.hdf5"),
+}
+
+
 def convert_file(
     hdf5: str | Path,
     weights_out: str | Path,
     spec_out: str | Path,
     *,
+    kind: str = "choi2017",
     expected_sha256: str | None = MODEL_SHA256,
     duration: float = FRONTEND.duration,
 ) -> ConvNet:
-    """Check the HDF5's sha256 (None skips the check), convert it and save the project's weights and spec."""
+    """Check the HDF5's sha256 (None skips the check), convert it as model type ``kind`` and
+    save the project's weights and spec."""
+    converter, _, name = CONVERTERS[kind]
     if expected_sha256 is not None:
         actual = sha256(hdf5)
         if actual != expected_sha256:
             raise NotChoi2017Model(f"{hdf5}: sha256 {actual} differs from the expected {expected_sha256}; "
-                                   "use the authors' model_best.hdf5, or set the model's sha256 to this file's")
-    model = convert(hdf5, duration)
+                                   f"use the authors' {name}, or set the model's sha256 to this file's")
+    model = converter(hdf5, duration)
     model.spec.source["sha256"] = expected_sha256 or sha256(hdf5)
     save_model(model, weights_out, spec_out)
     return model

@@ -1,7 +1,10 @@
 """Per-layer convnet features: each block's output, global-average-pooled, one Parquet per layer.
 
-The network runs in inference mode (batch norm uses its running statistics), so a
-clip's feature never depends on the other clips of its batch. A clip with several
+The network runs in inference mode. Batch norm uses the model's own statistics, or
+statistics estimated on the whole target dataset (random weights, and the paper's
+network in its batch-independent mode), so a clip's feature does not depend on the
+other clips of its batch; only the paper's network in its authors' mode (batchnorm:
+batch) normalises each batch of 256 clips with its own statistics, as the authors did. A clip with several
 excerpts gets the mean of its excerpts' features. Rows follow the spectrogram
 table, i.e. the dataset's manifest order without the rejected clips.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +24,96 @@ import pyarrow.parquet as pq
 import torch
 
 from mirtransfer.files import atomic_path
-from mirtransfer.melspec import MelTable
-from mirtransfer.model import N_BLOCKS, ConvNet, ModelSpec, build_model, device_for, float32_convolutions, load_model
+from mirtransfer.melspec import MelTable, mel_tensor
+from mirtransfer.model import (N_BLOCKS, ConvNet, ModelSpec, build_model, device_for, float32_convolutions,
+                               group_statistics, load_model)
 
 METADATA_KEY = b"mirtransfer.features"
+DEFAULT_GROUP_SIZE = 256  # the authors' batch of clips
+NORMALISATION_TEXT = {
+    "model": "the model's own batch-norm statistics",
+    "dataset": "batch-norm statistics of the whole dataset, dB relative to each clip's maximum; "
+               "no clip depends on the others",
+    "batch": "batch-norm statistics and dB maximum of consecutive batches of {} clips in table order, as the "
+             "authors ran their network; a clip's features depend on the other clips of its batch",
+}
+
+
+NORMALISATIONS = ("model", "dataset", "batch")
+
+
+def _chunk_features(
+    model: ConvNet, table: MelTable, *, where: str, normalisation: str, batch_size: int, group_size: int,
+    device: torch.device,
+) -> Iterator[tuple[list[str], list[torch.Tensor]]]:
+    """(clip ids, per-block pooled features) of consecutive chunks of the table, in table order.
+
+    normalisation: 'model' uses the network's own batch-norm statistics; 'dataset' the
+    statistics of the whole table with each clip's own dB maximum (no clip depends on
+    which clips share its batch); 'batch' those of consecutive groups of ``group_size``
+    rows with the group's dB maximum, as the authors ran their network (a clip's
+    features then depend on its group).
+    """
+    if normalisation == "model":
+        for batch in table.iter_batches(batch_size):
+            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), where=where)[0]
+    elif normalisation == "dataset":
+        stats = group_statistics(
+            model, lambda: (b.to_tensor(device) for b in table.iter_batches(batch_size)), db_scope="clip")
+        for batch in table.iter_batches(batch_size):
+            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), where=where, stats=stats)[0]
+    elif normalisation == "batch":
+        for ids, mel in _groups(table, group_size, batch_size):
+            def chunks() -> Iterator[torch.Tensor]:
+                return (mel_tensor(mel[i : i + batch_size], device) for i in range(0, len(mel), batch_size))
+            stats = group_statistics(model, chunks, db_scope="group")
+            for i, x in zip(range(0, len(mel), batch_size), chunks()):
+                yield ids[i : i + batch_size], model.blocks_forward(x, where=where, stats=stats)[0]
+    else:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}")
+
+
+def _groups(table: MelTable, group_size: int, batch_size: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Consecutive groups of ``group_size`` rows (the last one smaller): ids and spectrograms."""
+    ids: list[str] = []
+    mels: list[np.ndarray] = []
+    for batch in table.iter_batches(batch_size):
+        ids += batch.clip_ids
+        mels.append(batch.mel)
+        while len(ids) >= group_size:
+            mel = np.concatenate(mels)
+            yield ids[:group_size], mel[:group_size]
+            ids, mels = ids[group_size:], [mel[group_size:]]
+    if ids:
+        yield ids, np.concatenate(mels)
 
 
 def layer_features(
-    model: ConvNet, table: MelTable, *, where: str = "post", batch_size: int = 64, device: torch.device | None = None
+    model: ConvNet,
+    table: MelTable,
+    *,
+    where: str = "post",
+    normalisation: str = "model",
+    batch_size: int = 64,
+    group_size: int = 256,
+    device: torch.device | None = None,
 ) -> tuple[list[str], list[np.ndarray]]:
-    """Clip ids (table order) and, per block, a (clips, channels) float32 array averaged over excerpts."""
+    """Clip ids (table order) and, per block, a (clips, channels) float32 array averaged over excerpts.
+
+    normalisation and group_size: see _chunk_features; batch_size: rows per forward pass (memory).
+    """
     device = device or device_for()
     model.spec.frontend.require_same(table.frontend, mine="the model", theirs=f"the spectrograms {table.paths[0]}")
     model = model.to(device).eval()
     sums: list[list[np.ndarray]] = [[] for _ in range(N_BLOCKS)]
     ids: list[str] = []
     with torch.inference_mode(), float32_convolutions():
-        for batch in table.iter_batches(batch_size):
-            pooled, _ = model.blocks_forward(batch.to_tensor(device), where=where)
+        chunks = _chunk_features(model, table, where=where, normalisation=normalisation, batch_size=batch_size,
+                                 group_size=group_size, device=device)
+        for chunk_ids, pooled in chunks:
             for layer, values in enumerate(pooled):
                 sums[layer].append(values.float().cpu().numpy())
-            ids += batch.clip_ids
+            ids += chunk_ids
     per_row = [np.concatenate(s) for s in sums]
     # Mean over each clip's excerpts (consecutive rows of one clip), keeping table order.
     codes, first = pd.factorize(pd.Series(ids))
@@ -51,22 +124,6 @@ def layer_features(
         np.add.at(total, codes, values)
         means.append((total / counts).astype(np.float32))
     return list(first), means
-
-
-def estimate_batchnorm(model: ConvNet, table: MelTable, *, batch_size: int = 64, device: torch.device | None = None) -> None:
-    """Set every batch norm's running statistics to their averages over ``table`` (one pass, no gradient)."""
-    device = device or device_for()
-    model = model.to(device)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average over the pass
-    model.train()
-    with torch.no_grad(), float32_convolutions():
-        for batch in table.iter_batches(batch_size):
-            if len(batch.clip_ids) > 1:
-                model.blocks_forward(batch.to_tensor(device))
-    model.eval()
 
 
 def write_table(clip_ids: list[str], values: np.ndarray, columns: list[str], path: str | Path, metadata: dict[str, Any]) -> None:
@@ -91,6 +148,30 @@ def read_features(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table.to_pandas(), json.loads(table.schema.metadata[METADATA_KEY])
 
 
+def normalisation_for(extractor: dict[str, Any], model: ConvNet) -> str:
+    """How an extractor normalises (see _chunk_features), from its ``batchnorm`` option and the model.
+
+    random weights: 'target' (statistics of each target dataset, the default) or 'identity';
+    a batch-statistics model (the paper's convnet): 'batch' (the authors' batches, the
+    default) or 'target' (batch-independent); other trained models use their own statistics.
+    """
+    option = extractor.get("batchnorm")
+    if extractor.get("weights", "trained") == "random":
+        choices = {"target": "dataset", "identity": "model"}
+        option = option or "target"
+    elif model.spec.batch_statistics:
+        choices = {"batch": "batch", "target": "dataset"}
+        option = option or "batch"
+    else:
+        if option is not None:
+            raise ValueError(f"extractor batchnorm: {option!r} is for random weights or a batch-statistics model "
+                             "(choi2017_paper); a trained model uses its own statistics: remove the option")
+        return "model"
+    if option not in choices:
+        raise ValueError(f"extractor batchnorm must be one of {sorted(choices)} for this model, not {option!r}")
+    return choices[option]
+
+
 def extract(
     mel_paths: list[str | Path],
     out_paths: list[str | Path],
@@ -104,9 +185,11 @@ def extract(
 ) -> dict[str, Any]:
     """Extract one dataset's five layer features with a trained or a random-weights convnet.
 
-    extractor: the config entry ({model, weights: trained|random, seed, batchnorm: target|identity}).
+    extractor: the config entry ({model, weights: trained|random, seed, batchnorm, batch_size}).
     model_files: (weights, spec JSON) of a trained model; model_config: the model's config entry,
     which builds the random-weights network from the spectrograms' front end.
+    batch_size: rows per forward pass; the extractor's own batch_size is the authors' batch
+    (256 by default) for batchnorm: batch.
     """
     log = logger or logging.getLogger("mirtransfer")
     device = device_for()
@@ -124,17 +207,19 @@ def extract(
         cfg = model_config or {}
         spec = ModelSpec(table.frontend, ["unused"], channels=cfg.get("channels", 32), input_norm=cfg.get("input_norm", "batchnorm"))
         model = build_model(spec, extractor.get("seed", 0)).to(device)
-        mode = extractor.get("batchnorm", "target")
-        if mode == "target":
-            estimate_batchnorm(model, table, batch_size=batch_size, device=device)
-        elif mode != "identity":
-            raise ValueError(f"extractor batchnorm must be 'target' or 'identity', not {mode!r}")
-        meta["model"] = {"weights": "random (He-normal)", "seed": extractor.get("seed", 0),
-                         "batchnorm_statistics": "estimated on this dataset" if mode == "target" else "identity (mean 0, variance 1)"}
+        meta["model"] = {"weights": "random (He-normal)", "seed": extractor.get("seed", 0)}
     else:
         raise ValueError(f"extractor weights must be 'trained' or 'random', not {weights!r}")
-    clip_ids, layers = layer_features(model, table, where=where, batch_size=batch_size, device=device)
+    normalisation = normalisation_for(extractor, model)
+    if weights == "random":
+        meta["model"]["batchnorm_statistics"] = ("estimated on this dataset" if normalisation == "dataset"
+                                                 else "identity (mean 0, variance 1)")
+    group_size = extractor.get("batch_size", DEFAULT_GROUP_SIZE)
+    meta["normalisation"] = {"mode": normalisation, "description": NORMALISATION_TEXT[normalisation].format(group_size),
+                             "batch_dependent": normalisation == "batch"}
+    clip_ids, layers = layer_features(model, table, where=where, normalisation=normalisation, batch_size=batch_size,
+                                      group_size=group_size, device=device)
     write_layers(clip_ids, layers, out_paths, meta)
-    log.info("%d clips, %d layers of %d values (%s weights, %s-pooling features) on %s",
-             len(clip_ids), len(layers), layers[0].shape[1], weights, where, device)
+    log.info("%d clips, %d layers of %d values (%s weights, %s-pooling features, %s) on %s",
+             len(clip_ids), len(layers), layers[0].shape[1], weights, where, meta["normalisation"]["description"], device)
     return meta

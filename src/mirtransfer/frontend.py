@@ -28,6 +28,8 @@ class FrontEnd:
     as TensorFlow's 'SAME' (as kapre), the window is a periodic Hann, the mel
     filterbank is librosa's Slaney one, and values are 10*log10(max(power, amin)) in
     decibels, optionally made relative to the clip's maximum and floored (db_range).
+    flip_frames reverses each frame before the window and the DFT: the 2017 kapre
+    applied its DFT kernels with Theano's convolution, which flips the kernel.
     """
 
     sample_rate: int = 12000
@@ -40,6 +42,7 @@ class FrontEnd:
     amin: float = 1e-10
     padding: str = "center"  # center: n_fft/2 zeros at both ends (librosa); same: TensorFlow 'SAME' (kapre)
     db_range: float | None = None  # None: plain dB; e.g. 80: dB minus the clip's maximum, floored at -80 (kapre)
+    flip_frames: bool = False  # each frame reversed in time before the window and DFT (Theano's convolution)
 
     def __post_init__(self) -> None:
         if self.padding not in ("center", "same"):
@@ -91,12 +94,19 @@ class FrontEnd:
             raise FrontEndMismatch(f"front-end settings differ between {mine} and {theirs}: {detail}")
 
 
-# Front ends of published models, by name. choi2017: kapre 0.1.2's mel layer as the
-# authors' convnet used it (SAME padding, decibels relative to the clip's maximum,
-# floored at -80 dB; kapre took that maximum over the batch, a bug not copied here).
+# Front ends of published models, by name.
+# choi2017: kapre 0.1.2's mel layer as the authors' later keras2 convnet used it (SAME
+# padding, decibels relative to the clip's maximum, floored at -80 dB; kapre took that
+# maximum over the batch, a bug not copied here).
+# choi2017_paper: the 2017 kapre under Theano, as the paper's network used it (256 zeros
+# on each side, i.e. centred frames; frames reversed by Theano's convolution); plain dB:
+# the network itself makes it relative to the batch's maximum and floors it at -80 dB
+# (ModelSpec.db_range), so the stored spectrogram does not depend on the batch.
 PRESETS = {
     "choi2017": FrontEnd(sample_rate=12000, n_fft=512, hop_length=256, n_mels=96, f_min=0.0, f_max=6000.0,
                          duration=29.0, padding="same", db_range=80.0),
+    "choi2017_paper": FrontEnd(sample_rate=12000, n_fft=512, hop_length=256, n_mels=96, f_min=0.0, f_max=6000.0,
+                               duration=29.0, padding="center", db_range=None, flip_frames=True),
 }
 
 
@@ -146,7 +156,10 @@ class LogMel(torch.nn.Module):
             total = max((math.ceil(length / hop) - 1) * hop + n_fft - length, 0)
             before, after = total // 2, total - total // 2
         padded = torch.nn.functional.pad(waveform, (before, after))
-        frames = padded.unfold(-1, self.frontend.n_fft, self.frontend.hop_length) * self.window
+        frames = padded.unfold(-1, self.frontend.n_fft, self.frontend.hop_length)
+        if self.frontend.flip_frames:
+            frames = frames.flip(-1)
+        frames = frames * self.window
         spectrum = torch.view_as_real(torch.fft.rfft(frames))  # (..., frames, bins, 2), contiguous
         squares = spectrum.square_().flatten(-2)  # (..., frames, 2 * bins)
         return torch.matmul(squares, self.fbank2).transpose(-1, -2)

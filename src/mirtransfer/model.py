@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,12 @@ class ModelSpec:
     input_norm: str = "batchnorm"  # 'batchnorm' (learned), 'sample' (each clip to mean 0, std 1) or 'none'
     bn_eps: float = 1e-3
     source: dict[str, Any] = field(default_factory=dict)  # where the weights came from
+    # The input is plain dB that the network makes relative to a maximum and floors at -db_range
+    # (the 2017 kapre did this inside the network); None: the input is used as it is.
+    db_range: float | None = None
+    # Batch norm with the statistics of the batch it is given, at test time too, and the dB maximum
+    # over the batch (Keras 1 BatchNormalization mode 2 and the 2017 kapre); False: stored statistics.
+    batch_statistics: bool = False
 
     def __post_init__(self) -> None:
         if not self.pools:
@@ -88,6 +94,21 @@ class ModelSpec:
         d = {k: v for k, v in d.items() if k != "architecture"}
         d["frontend"] = FrontEnd.from_dict(d["frontend"])
         return cls(**d)
+
+
+@dataclass
+class GroupStatistics:
+    """Normalisation statistics of a group of clips: one of the authors' batches, or a whole dataset.
+
+    db_max: the group's maximum decibel value (None: each clip's own maximum);
+    input: the mean and biased variance of the input, for a learned input batch norm;
+    bn: per block, the mean and biased variance of its convolution's output over the group
+    (fewer than N_BLOCKS while they are being estimated).
+    """
+
+    db_max: float | None
+    input: tuple[torch.Tensor, torch.Tensor] | None = None
+    bn: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
 
 class SampleNorm(nn.Module):
@@ -114,7 +135,8 @@ class ConvNet(nn.Module):
                 nn.ModuleDict(
                     {
                         "conv": nn.Conv2d(in_ch, spec.channels, kernel_size=3, padding=1),
-                        "bn": nn.BatchNorm2d(spec.channels, eps=spec.bn_eps),
+                        "bn": nn.BatchNorm2d(spec.channels, eps=spec.bn_eps,
+                                             track_running_stats=not spec.batch_statistics),
                         "pool": nn.MaxPool2d(pool),
                     }
                 )
@@ -133,21 +155,54 @@ class ConvNet(nn.Module):
                     module.bias.zero_()
             elif isinstance(module, nn.BatchNorm2d):
                 module.reset_parameters()
-                module.reset_running_stats()
+                if module.track_running_stats:
+                    module.reset_running_stats()
 
-    def blocks_forward(self, x: torch.Tensor, where: str = "post") -> tuple[list[torch.Tensor], torch.Tensor]:
+    def _input(self, x: torch.Tensor, stats: GroupStatistics | None) -> torch.Tensor:
+        """The first block's input: decibels made relative (db_range) and the input normalisation."""
+        return _normalise(self.input_norm, self.input_db(x, stats), stats.input if stats is not None else None)
+
+    def input_db(self, x: torch.Tensor, stats: GroupStatistics | None = None) -> torch.Tensor:
+        """The input spectrogram, relative to its maximum and floored when the model has db_range."""
+        if self.spec.db_range is not None:
+            if stats is not None and stats.db_max is not None:
+                reference: torch.Tensor | float = stats.db_max
+            elif stats is None and self.spec.batch_statistics:
+                reference = x.amax()
+            else:
+                reference = x.amax(dim=(1, 2, 3), keepdim=True)
+            x = torch.clamp(x - reference, min=-self.spec.db_range)
+        return x
+
+    def _block(self, i: int, x: torch.Tensor, stats: GroupStatistics | None) -> torch.Tensor:
+        """Block i's convolution, batch norm (the group's statistics when given) and ELU, before its pool."""
+        block = self.blocks[i]
+        moments = stats.bn[i] if stats is not None and i < len(stats.bn) else None
+        return nn.functional.elu(_normalise(block["bn"], block["conv"](x), moments))
+
+    def conv_output(self, x: torch.Tensor, k: int, stats: GroupStatistics | None = None) -> torch.Tensor:
+        """Block k's convolution output, the blocks before it normalised with ``stats``."""
+        x = self._input(x, stats)
+        for i in range(k):
+            x = self.blocks[i]["pool"](self._block(i, x, stats))
+        return self.blocks[k]["conv"](x)
+
+    def blocks_forward(
+        self, x: torch.Tensor, where: str = "post", stats: GroupStatistics | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Each block's global-average-pooled output (batch, channels), and the last block's map.
 
         where: 'post' pools each block's output after max-pooling (the paper), 'pre' the ELU output
         before it; 'pre' skips the last max-pool (the map returned is then the last block's before
         it), so shorter excerpts give all five features.
+        stats: normalise with a group's statistics (group_statistics) instead of the model's own.
         """
         if where not in ("pre", "post"):
             raise ValueError(f"where must be 'pre' or 'post', not {where!r}")
-        x = self.input_norm(x)
+        x = self._input(x, stats)
         pooled = []
         for i, block in enumerate(self.blocks):
-            x = nn.functional.elu(block["bn"](block["conv"](x)))
+            x = self._block(i, x, stats)
             if where == "pre":
                 pooled.append(x.mean(dim=(2, 3)))
                 if i == len(self.blocks) - 1:
@@ -157,10 +212,58 @@ class ConvNet(nn.Module):
                 pooled.append(x.mean(dim=(2, 3)))
         return pooled, x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stats: GroupStatistics | None = None) -> torch.Tensor:
         """Tag logits (apply a sigmoid for probabilities)."""
-        _, last = self.blocks_forward(x)
+        _, last = self.blocks_forward(x, stats=stats)
         return self.head(torch.amax(last, dim=(2, 3)))
+
+
+def _normalise(norm: nn.Module, x: torch.Tensor, moments: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """A batch norm with given (mean, variance), or the module as it is."""
+    if moments is None or not isinstance(norm, nn.BatchNorm2d):
+        return norm(x)
+    return nn.functional.batch_norm(x, *moments, norm.weight, norm.bias, training=False, eps=norm.eps)
+
+
+def _moments(outputs: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance over (batch, height, width) of all outputs, in float64."""
+    total = squares = None
+    count = 0
+    for out in outputs:
+        out = out.double()
+        s, q = out.sum(dim=(0, 2, 3)), out.square().sum(dim=(0, 2, 3))
+        total, squares = (s, q) if total is None else (total + s, squares + q)
+        count += out.numel() // out.shape[1]
+    if total is None:
+        raise ValueError("group_statistics: the group holds no clip")
+    mean = total / count
+    return mean.float(), torch.clamp(squares / count - mean.square(), min=0.0).float()
+
+
+@torch.no_grad()
+def group_statistics(
+    model: ConvNet, chunks: Callable[[], Iterable[torch.Tensor]], *, db_scope: str = "group"
+) -> GroupStatistics:
+    """The normalisation statistics of the group of clips that ``chunks()`` yields.
+
+    The same numbers as one batch holding the whole group (Keras 1 batch norm mode 2,
+    the 2017 kapre's dB maximum), in bounded memory: ``chunks`` is called once for the
+    dB maximum and once per block, and each block's mean and biased variance are taken
+    with the blocks before it normalised by the group's own statistics.
+    db_scope: 'group' takes the dB maximum over the whole group (the authors), 'clip'
+    each clip's own (so that a clip's input does not depend on the others).
+    """
+    if db_scope not in ("group", "clip"):
+        raise ValueError(f"db_scope must be 'group' or 'clip', not {db_scope!r}")
+    db_max = None
+    if model.spec.db_range is not None and db_scope == "group":
+        db_max = max(float(x.amax()) for x in chunks())
+    stats = GroupStatistics(db_max)
+    if isinstance(model.input_norm, nn.BatchNorm2d):  # a learned input normalisation
+        stats.input = _moments(model.input_db(x, stats) for x in chunks())
+    for k in range(N_BLOCKS):
+        stats.bn.append(_moments(model.conv_output(x, k, stats) for x in chunks()))
+    return stats
 
 
 @contextlib.contextmanager
