@@ -12,14 +12,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 
 from choi2017_paper_reference import reference_forward
 from mirtransfer.choi2017 import (MIN_PAPER_SECONDS, MSD_TOP50, PAPER_FRONTEND, NotChoi2017Model, convert_file,
                                   convert_paper, paper_frontend)
-from mirtransfer.frontend import FrontEnd, LogMel
-from mirtransfer.model import ConvNet, ModelSpec, group_statistics, load_model
+from mirtransfer.features import extract, read_features
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+from mirtransfer.melspec import MelExtractor
+from mirtransfer.model import ConvNet, ModelSpec, group_statistics, load_model, save_model
 
 RTOL, ATOL = 1e-4, 1e-6
 
@@ -150,3 +154,36 @@ def test_convert_file_and_refusals(paper_hdf5, choi2017_hdf5, tmp_path):
     text.write_text("hello")
     with pytest.raises(NotChoi2017Model, match="not a readable HDF5 file"):
         convert_paper(text)
+
+
+def test_extraction_through_parquet_in_the_authors_batches(model, paper_hdf5, waves, tmp_path):
+    """Spectrograms written to Parquet (float32), then extract() in both modes, against the reference.
+
+    batchnorm: batch takes batches of batch_size clips in the authors' order; batchnorm: target
+    normalises with the whole table's statistics and each clip's own dB maximum.
+    """
+    ids = [f"clip{k}" for k in range(len(waves))]
+    for clip, wave in zip(ids, waves):
+        sf.write(tmp_path / f"{clip}.wav", wave, PAPER_FRONTEND.sample_rate, subtype="FLOAT")
+    manifest = pd.DataFrame({"clip_id": ids, "path": [f"{c}.wav" for c in ids], "start": None, "end": None})
+    shard = tmp_path / "part-000.parquet"
+    MelExtractor(PAPER_FRONTEND, ExcerptPolicy(), dtype="float32", batch_size=2).run(manifest, tmp_path, shard)
+    save_model(model, tmp_path / "model.pt", tmp_path / "model.json")
+    files = (tmp_path / "model.pt", tmp_path / "model.json")
+    authors = [4, 0, 3, 1, 2]  # the authors' row order: batches [4, 0, 3] and [1, 2]
+    outs = [tmp_path / "batch" / f"layer{i}.parquet" for i in range(1, 6)]
+    meta = extract([shard], outs, extractor={"model": "p", "weights": "trained", "batchnorm": "batch", "batch_size": 3},
+                   model_files=files, batch_size=2, authors_ids=[ids[k] for k in authors])
+    assert meta["normalisation"]["batch_dependent"] and meta["normalisation"]["batch_order"] == "the authors' table"
+    tables = [read_features(p)[0] for p in outs]
+    assert tables[0]["clip_id"].tolist() == ids  # written in table order
+    for batch in (authors[:3], authors[3:]):
+        _, ref = reference_forward(paper_hdf5, waves[batch], "batch")
+        ours = [t.drop(columns="clip_id").to_numpy()[batch] for t in tables]
+        assert_matches(np.zeros(1), ours, np.zeros(1), ref)
+    outs = [tmp_path / "target" / f"layer{i}.parquet" for i in range(1, 6)]
+    meta = extract([shard], outs, extractor={"model": "p", "weights": "trained", "batchnorm": "target"},
+                   model_files=files, batch_size=2)
+    assert not meta["normalisation"]["batch_dependent"]
+    _, ref = reference_forward(paper_hdf5, waves, "clip")
+    assert_matches(np.zeros(1), [read_features(p)[0].drop(columns="clip_id").to_numpy() for p in outs], np.zeros(1), ref)

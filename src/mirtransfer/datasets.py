@@ -29,6 +29,17 @@ EXPECTED_CLIPS = {
     "jamendo_vocal": 4086,
     "urbansound8k": 8732,
 }
+# The authors' label table (data_csv/<name>.csv in their repository) of each paper target
+# dataset: its rows are in the order of their released features (data_feats/) and of the
+# batches they fed their network.
+AUTHORS_TABLES = {
+    "ballroom_extended": "ballroom_extended",
+    "gtzan_genre": "gtzan_genre",
+    "gtzan_speech_music": "gtzan_speechmusic",
+    "emomusic": "emoMusic",
+    "jamendo_vocal": "jamendo_vd",
+    "urbansound8k": "urbansound",
+}
 # Where a user gets each paper dataset (named when a configured root is missing).
 SOURCES = {
     "magnatagatune": "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset (mp3.zip.001-003, annotations_final.csv)",
@@ -367,6 +378,28 @@ def missing_data(name: str, spec: dict[str, Any]) -> str | None:
         return None
     where = SOURCES.get(spec["type"], "your own copy")
     return f"datasets.{name} ({spec['type']}): {', '.join(absent)} not found; get it from {where}"
+
+
+def authors_clip_ids(kind: str, table: pd.DataFrame) -> list[str]:
+    """The manifest clip_id of each row of the authors' table of a dataset type, in the table's order.
+
+    The authors' ``filepath`` and ``id`` columns are mapped to the ids this package's
+    builder gives the same file or segment.
+    """
+    paths = table["filepath"].map(PurePosixPath)
+    if kind == "ballroom_extended":  # ballroom_extended_2016/<Class>/<id>.mp3
+        ids = [str(PurePosixPath(*p.parts[-2:]).with_suffix("")) for p in paths]
+    elif kind == "gtzan_genre":  # gtzan_genre/genres/<genre>/<genre>.000NN.au
+        ids = [p.stem for p in paths]
+    elif kind == "gtzan_speech_music":  # .../music_speech/<music_wav|speech_wav>/<name>.wav
+        ids = [str(PurePosixPath(*p.parts[-2:]).with_suffix("")) for p in paths]
+    elif kind == "emomusic":
+        ids = [f"{int(i):04d}" for i in table["id"]]
+    elif kind in ("jamendo_vocal", "urbansound8k"):  # <track>_<segment>, <slice name>
+        ids = [str(i) for i in table["id"]]
+    else:
+        raise ValueError(f"dataset type {kind!r} has no authors' table; types with one: {sorted(AUTHORS_TABLES)}")
+    return ids
 
 
 def count_warning(kind: str, n_clips: int) -> str | None:

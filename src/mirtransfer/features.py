@@ -45,14 +45,16 @@ NORMALISATIONS = ("model", "dataset", "batch")
 def _chunk_features(
     model: ConvNet, table: MelTable, *, where: str, normalisation: str, batch_size: int, group_size: int,
     device: torch.device,
+    order: np.ndarray | None = None,
 ) -> Iterator[tuple[list[str], list[torch.Tensor]]]:
-    """(clip ids, per-block pooled features) of consecutive chunks of the table, in table order.
+    """(clip ids, per-block pooled features) of consecutive chunks of the table.
 
     normalisation: 'model' uses the network's own batch-norm statistics; 'dataset' the
     statistics of the whole table with each clip's own dB maximum (no clip depends on
     which clips share its batch); 'batch' those of consecutive groups of ``group_size``
     rows with the group's dB maximum, as the authors ran their network (a clip's
-    features then depend on its group).
+    features then depend on its group); the rows are taken in ``order`` (default: the
+    table's), e.g. that of the authors' table, so that the groups are the authors' batches.
     """
     if normalisation == "model":
         for batch in table.iter_batches(batch_size):
@@ -63,29 +65,27 @@ def _chunk_features(
         for batch in table.iter_batches(batch_size):
             yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), where=where, stats=stats)[0]
     elif normalisation == "batch":
-        for ids, mel in _groups(table, group_size, batch_size):
-            def chunks() -> Iterator[torch.Tensor]:
+        rows = np.arange(table.num_rows) if order is None else np.asarray(order)
+        for start in range(0, len(rows), group_size):
+            group = table.take(rows[start : start + group_size])
+
+            def chunks(mel: np.ndarray = group.mel) -> Iterator[torch.Tensor]:
                 return (mel_tensor(mel[i : i + batch_size], device) for i in range(0, len(mel), batch_size))
+
             stats = group_statistics(model, chunks, db_scope="group")
-            for i, x in zip(range(0, len(mel), batch_size), chunks()):
-                yield ids[i : i + batch_size], model.blocks_forward(x, where=where, stats=stats)[0]
+            for i, x in zip(range(0, len(group.mel), batch_size), chunks()):
+                yield group.clip_ids[i : i + batch_size], model.blocks_forward(x, where=where, stats=stats)[0]
     else:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}")
 
 
-def _groups(table: MelTable, group_size: int, batch_size: int) -> Iterator[tuple[list[str], np.ndarray]]:
-    """Consecutive groups of ``group_size`` rows (the last one smaller): ids and spectrograms."""
-    ids: list[str] = []
-    mels: list[np.ndarray] = []
-    for batch in table.iter_batches(batch_size):
-        ids += batch.clip_ids
-        mels.append(batch.mel)
-        while len(ids) >= group_size:
-            mel = np.concatenate(mels)
-            yield ids[:group_size], mel[:group_size]
-            ids, mels = ids[group_size:], [mel[group_size:]]
-    if ids:
-        yield ids, np.concatenate(mels)
+def authors_order(table: MelTable, authors_ids: list[str]) -> tuple[np.ndarray, int]:
+    """Table rows in the order of the authors' table (a clip's excerpts together), the clips they
+    did not index last in table order; and how many of the authors' clips the table lacks."""
+    clip_ids = table.index()["clip_id"]
+    rank = {clip: k for k, clip in enumerate(authors_ids)}
+    keys = clip_ids.map(rank).fillna(len(rank)).to_numpy()
+    return np.argsort(keys, kind="stable"), len(set(authors_ids) - set(clip_ids))
 
 
 def layer_features(
@@ -96,11 +96,12 @@ def layer_features(
     normalisation: str = "model",
     batch_size: int = 64,
     group_size: int = 256,
+    order: np.ndarray | None = None,
     device: torch.device | None = None,
 ) -> tuple[list[str], list[np.ndarray]]:
     """Clip ids (table order) and, per block, a (clips, channels) float32 array averaged over excerpts.
 
-    normalisation and group_size: see _chunk_features; batch_size: rows per forward pass (memory).
+    normalisation, group_size and order: see _chunk_features; batch_size: rows per forward pass (memory).
     """
     device = device or device_for()
     model.spec.frontend.require_same(table.frontend, mine="the model", theirs=f"the spectrograms {table.paths[0]}")
@@ -109,21 +110,22 @@ def layer_features(
     ids: list[str] = []
     with torch.inference_mode(), float32_convolutions():
         chunks = _chunk_features(model, table, where=where, normalisation=normalisation, batch_size=batch_size,
-                                 group_size=group_size, device=device)
+                                 group_size=group_size, device=device, order=order)
         for chunk_ids, pooled in chunks:
             for layer, values in enumerate(pooled):
                 sums[layer].append(values.float().cpu().numpy())
             ids += chunk_ids
     per_row = [np.concatenate(s) for s in sums]
-    # Mean over each clip's excerpts (consecutive rows of one clip), keeping table order.
-    codes, first = pd.factorize(pd.Series(ids))
-    counts = np.bincount(codes).astype(np.float32)[:, None]
+    # Mean over each clip's excerpts, clips in table order.
+    clips = pd.unique(table.index()["clip_id"]) if order is not None else pd.unique(pd.Series(ids))
+    codes = pd.Index(clips).get_indexer(ids)
+    counts = np.bincount(codes, minlength=len(clips)).astype(np.float32)[:, None]
     means = []
     for values in per_row:
-        total = np.zeros((len(first), values.shape[1]), dtype=np.float64)
+        total = np.zeros((len(clips), values.shape[1]), dtype=np.float64)
         np.add.at(total, codes, values)
         means.append((total / counts).astype(np.float32))
-    return list(first), means
+    return list(clips), means
 
 
 def write_table(clip_ids: list[str], values: np.ndarray, columns: list[str], path: str | Path, metadata: dict[str, Any]) -> None:
@@ -181,11 +183,14 @@ def extract(
     model_config: dict[str, Any] | None = None,
     where: str = "post",
     batch_size: int = 64,
+    authors_ids: list[str] | None = None,
     logger: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Extract one dataset's five layer features with a trained or a random-weights convnet.
 
-    extractor: the config entry ({model, weights: trained|random, seed, batchnorm, batch_size}).
+    extractor: the config entry ({model, weights: trained|random, seed, batchnorm, batch_size, batch_order}).
+    authors_ids: the manifest clip ids of the authors' table, in its order: with batchnorm: batch,
+    the batches are then taken in that order (batch_order: authors).
     model_files: (weights, spec JSON) of a trained model; model_config: the model's config entry,
     which builds the random-weights network from the spectrograms' front end.
     batch_size: rows per forward pass; the extractor's own batch_size is the authors' batch
@@ -217,8 +222,18 @@ def extract(
     group_size = extractor.get("batch_size", DEFAULT_GROUP_SIZE)
     meta["normalisation"] = {"mode": normalisation, "description": NORMALISATION_TEXT[normalisation].format(group_size),
                              "batch_dependent": normalisation == "batch"}
+    order = None
+    if normalisation == "batch" and authors_ids is not None:
+        order, lacking = authors_order(table, authors_ids)
+        meta["normalisation"]["batch_order"] = "the authors' table"
+        meta["normalisation"]["authors_clips_missing"] = lacking
+        if lacking:
+            log.warning("%d clips of the authors' table are not in the spectrograms (missing or rejected): the "
+                        "batches differ from the authors' from the first gap on", lacking)
+    elif normalisation == "batch":
+        meta["normalisation"]["batch_order"] = "table (manifest) order"
     clip_ids, layers = layer_features(model, table, where=where, normalisation=normalisation, batch_size=batch_size,
-                                      group_size=group_size, device=device)
+                                      group_size=group_size, order=order, device=device)
     write_layers(clip_ids, layers, out_paths, meta)
     log.info("%d clips, %d layers of %d values (%s weights, %s-pooling features, %s) on %s",
              len(clip_ids), len(layers), layers[0].shape[1], weights, where, meta["normalisation"]["description"], device)

@@ -314,6 +314,31 @@ class MelTable:
             mel=flat.reshape(len(rb), *self.shape),
         )
 
+    def take(self, rows: Sequence[int]) -> MelBatch:
+        """The given rows (table positions), in the order given, as one batch.
+
+        Only the row groups that hold them are read, one at a time.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        sizes = [f.metadata.row_group(g).num_rows for f in self._files for g in range(f.num_row_groups)]
+        groups = [(i, g) for i, f in enumerate(self._files) for g in range(f.num_row_groups)]
+        starts = np.cumsum([0] + sizes)
+        if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
+            raise IndexError(f"rows out of range for a table of {starts[-1]} rows")
+        which = np.searchsorted(starts, rows, side="right") - 1
+        mel = np.empty((len(rows), *self.shape), dtype=DTYPES[self.metadata["dtype"]][0])
+        ids: list[str] = [""] * len(rows)
+        excerpt = np.empty(len(rows), dtype=np.int16)
+        for group in np.unique(which):
+            batch = self._to_batch(self._read_group(*groups[group]).to_batches()[0])
+            picked = np.flatnonzero(which == group)
+            local = rows[picked] - starts[group]
+            mel[picked] = batch.mel[local]
+            excerpt[picked] = batch.excerpt[local]
+            for k, j in zip(picked, local):
+                ids[k] = batch.clip_ids[j]
+        return MelBatch(clip_ids=ids, excerpt=excerpt, mel=mel)
+
     def row_group_ids(self) -> dict[tuple[int, int], list[str]]:
         """The clip ids of every (file, row group), the unit of streaming and shuffling (reads no spectrogram)."""
         return {
