@@ -24,6 +24,7 @@ from mirtransfer.features import extract, read_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
 from mirtransfer.melspec import MelExtractor
 from mirtransfer.model import ConvNet, ModelSpec, group_statistics, load_model, save_model
+from mirtransfer.tagging import tag_files
 
 RTOL, ATOL = 1e-4, 1e-6
 
@@ -68,7 +69,7 @@ def test_batch_statistics_match_reference(model, paper_hdf5, waves, clips):
         features, _ = model.blocks_forward(x)
         probs = torch.sigmoid(model(x)).numpy()
         # The same numbers in bounded memory: statistics gathered over chunks of two clips.
-        stats = group_statistics(model, lambda: iter(x.split(2)), db_scope="group")
+        stats = group_statistics(model, lambda: iter(x.split(2)), db_scope="group", keep=True)
         chunked = [torch.cat(parts) for parts in zip(*(model.blocks_forward(c, stats=stats)[0] for c in x.split(2)))]
     ref_probs, ref_features = reference_forward(paper_hdf5, waves[clips], "batch")
     assert_matches(probs, [f.numpy() for f in features], ref_probs, ref_features)
@@ -87,9 +88,9 @@ def test_batch_independent_mode_matches_reference(model, paper_hdf5, waves):
     """Statistics of the whole set of clips and each clip's own dB maximum, in chunks of any size."""
     x = logmel(waves)
     ref_probs, ref_features = reference_forward(paper_hdf5, waves, "clip")
-    for size in (1, 3):
+    for size, keep in ((1, False), (3, True)):
         with torch.inference_mode():
-            stats = group_statistics(model, lambda: iter(x.split(size)), db_scope="clip")
+            stats = group_statistics(model, lambda: iter(x.split(size)), db_scope="clip", keep=keep)
             features = [torch.cat(p) for p in zip(*(model.blocks_forward(c, stats=stats)[0] for c in x.split(size)))]
             probs = torch.cat([torch.sigmoid(model(c, stats=stats)) for c in x.split(size)]).numpy()
         assert stats.db_max is None
@@ -187,3 +188,13 @@ def test_extraction_through_parquet_in_the_authors_batches(model, paper_hdf5, wa
     assert not meta["normalisation"]["batch_dependent"]
     _, ref = reference_forward(paper_hdf5, waves, "clip")
     assert_matches(np.zeros(1), [read_features(p)[0].drop(columns="clip_id").to_numpy() for p in outs], np.zeros(1), ref)
+
+
+def test_tagging_normalises_over_the_files_tagged_together(model, paper_hdf5, waves, tmp_path):
+    for name, k in (("a.wav", 0), ("b.wav", 2)):
+        sf.write(tmp_path / name, waves[k], PAPER_FRONTEND.sample_rate, subtype="FLOAT")
+    table = tag_files(model, [tmp_path], top_k=50, max_excerpts=1)
+    ref_probs, _ = reference_forward(paper_hdf5, waves[[0, 2]], "clip")
+    for row, name in enumerate(("a.wav", "b.wav")):
+        ours = table[table["path"].str.endswith(name)].set_index("tag")["probability"]
+        np.testing.assert_allclose(ours.reindex(MSD_TOP50).to_numpy(), ref_probs[row], rtol=RTOL, atol=ATOL)

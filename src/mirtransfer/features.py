@@ -72,7 +72,7 @@ def _chunk_features(
             def chunks(mel: np.ndarray = group.mel) -> Iterator[torch.Tensor]:
                 return (mel_tensor(mel[i : i + batch_size], device) for i in range(0, len(mel), batch_size))
 
-            stats = group_statistics(model, chunks, db_scope="group")
+            stats = group_statistics(model, chunks, db_scope="group", keep=True)
             for i, x in zip(range(0, len(group.mel), batch_size), chunks()):
                 yield group.clip_ids[i : i + batch_size], model.blocks_forward(x, where=where, stats=stats)[0]
     else:

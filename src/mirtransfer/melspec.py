@@ -118,6 +118,10 @@ class ExcerptReader:
 
     def __call__(self, root: Path, row: Any) -> list[np.ndarray]:
         """The row's excerpts at the front end's rate; AudioError for a bad file."""
+        return self.excerpts.split(self.wave(root, row), self.frontend)
+
+    def wave(self, root: Path, row: Any) -> np.ndarray:
+        """The row's audio at the front end's rate, as far as the excerpts reach; AudioError for a bad file."""
         start = None if pd.isna(row.start) else float(row.start)
         end = None if pd.isna(row.end) else float(row.end)
         wave, rate = load_mono(
@@ -128,7 +132,7 @@ class ExcerptReader:
             max_seconds=self.excerpts.decode_seconds(self.frontend) + RESAMPLE_MARGIN,
             limits=self.limits,
         )
-        return self.excerpts.split(self.resample(wave, rate), self.frontend)
+        return self.resample(wave, rate)
 
 
 class MelExtractor:

@@ -22,8 +22,6 @@ from mirtransfer.evaluate import AUTHORS_SCALING, Fold, evaluate, make_folds
 from mirtransfer.files import atomic_path
 from mirtransfer.featuresets import parse
 
-REPOSITORY = "https://raw.githubusercontent.com/keunwoochoi/transfer_learning_music/master"
-
 # The published tasks: the dataset whose files they read, the paper's protocol and the
 # number of clips in the authors' label table.
 TASKS: dict[str, dict[str, Any]] = {
@@ -87,6 +85,21 @@ def _authors_label(features: str) -> str:
     if part.extractor != "convnet":
         raise ValueError(f"{features!r} is not a published feature set (convnet:<layers>, mfcc, mfcc+convnet:12345)")
     return "mine_" + "".join(str(layer - 1) for layer in part.layers)
+
+
+def published_name(feature_set: str, extractor: str) -> str | None:
+    """The published name of one of the workflow's feature sets when ``extractor`` stands for the
+    authors' convnet: ``<extractor>:135`` is ``convnet:135``, ``mfcc+<extractor>:12345`` is
+    ``mfcc+convnet:12345``, ``mfcc`` is ``mfcc``; None for sets of other extractors."""
+    names = []
+    for part in parse(feature_set):
+        if part.extractor == "mfcc" and not part.layers:
+            names.append("mfcc")
+        elif part.extractor == extractor and part.layers:
+            names.append("convnet:" + "".join(map(str, part.layers)))
+        else:
+            return None
+    return "+".join(names)
 
 
 def result_file(task: str, features: str) -> str:
@@ -249,3 +262,46 @@ def read_checksums(path: str | Path) -> dict[str, str]:
             digest, name = line.split(maxsplit=1)
             entries[name.strip()] = digest
     return entries
+
+
+def _nearest_is_self(ours: np.ndarray, authors: np.ndarray, rows: np.ndarray, chunk: int = 1024) -> float:
+    """Share of our clips whose nearest authors' row (Euclidean) is the clip's own row."""
+    hits = 0
+    squared = (authors**2).sum(axis=1)
+    for start in range(0, len(ours), chunk):
+        block = ours[start : start + chunk]
+        distances = squared[None, :] - 2.0 * block @ authors.T  # + |block|^2, the same for every row
+        hits += int((distances.argmin(axis=1) == rows[start : start + chunk]).sum())
+    return hits / max(len(ours), 1)
+
+
+def compare_features(
+    ours: list[pd.DataFrame], authors: list[np.ndarray], authors_ids: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per layer, the workflow's features against the authors' released ones for the same clips.
+
+    ours: the five layer tables (clip_id and 32 values); authors: the five (rows, 32) arrays of
+    data_feats, rows in the order of ``authors_ids`` (the manifest clip ids of their table).
+    Returns the per-layer table (clips matched, Pearson r over all values, median over clips of
+    the relative error |ours - theirs| / |theirs|, share of clips whose nearest authors' row is
+    their own) and the unmatched clips (clip_id, where: workflow only / authors only).
+    """
+    position = {clip: k for k, clip in enumerate(authors_ids)}
+    ids = ours[0]["clip_id"].tolist()
+    matched = [clip for clip in ids if clip in position]
+    rows = np.array([position[clip] for clip in matched], dtype=np.int64)
+    layers = []
+    for layer, (table, theirs) in enumerate(zip(ours, authors), start=1):
+        if len(theirs) != len(authors_ids):
+            raise ValueError(f"layer {layer}: the authors' features have {len(theirs)} rows, their table {len(authors_ids)}")
+        a = table.set_index("clip_id").loc[matched].to_numpy(dtype=np.float64)
+        b = theirs[rows].astype(np.float64)
+        r = float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if len(matched) > 1 else float("nan")
+        relative = np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-12)
+        layers.append({"layer": layer, "clips_matched": len(matched), "pearson_r": r,
+                       "median_relative_error": float(np.median(relative)) if len(matched) else float("nan"),
+                       "nearest_is_self": _nearest_is_self(a, theirs.astype(np.float64), rows)})
+    unmatched = [{"clip_id": c, "where": "workflow only"} for c in ids if c not in position]
+    ours_set = set(ids)
+    unmatched += [{"clip_id": c, "where": "authors only"} for c in authors_ids if c not in ours_set]
+    return pd.DataFrame(layers), pd.DataFrame(unmatched, columns=["clip_id", "where"])

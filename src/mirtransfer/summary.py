@@ -12,8 +12,12 @@ from mirtransfer.files import atomic_path
 from mirtransfer.featuresets import layer_combinations, parse
 
 
-def collect(paths: list[str | Path]) -> pd.DataFrame:
-    """scores.csv rows from score JSON files: task, feature_set, extractor group, score and details."""
+def collect(paths: list[str | Path], published: dict[str, float] | None = None) -> pd.DataFrame:
+    """scores.csv rows from score JSON files: task, feature_set, extractor group, score and details.
+
+    published: '<task>/<feature set>' -> the paper's score for that cell; with it, the
+    columns ``published`` and ``published_diff`` (score - published) are added.
+    """
     rows = []
     for path in paths:
         r = json.loads(Path(path).read_text())
@@ -32,6 +36,9 @@ def collect(paths: list[str | Path]) -> pd.DataFrame:
             "seconds": round(r["seconds"], 2),
         })
     df = pd.DataFrame(rows)
+    if published is not None:
+        df["published"] = [published.get(f"{t}/{f}", np.nan) for t, f in zip(df["task"], df["feature_set"])]
+        df["published_diff"] = df["score"] - df["published"]
     # Paper order: layered extractors, then table extractors (MFCC), then concatenations;
     # layer combinations by size (1, ..., 5, 12, ..., 12345).
     combos = {c: i for i, c in enumerate(layer_combinations())}
@@ -47,6 +54,10 @@ def write_tables(scores: pd.DataFrame, csv_path: str | Path, text_path: str | Pa
         scores.to_csv(tmp, index=False)
     wide = scores.pivot(index="feature_set", columns="task", values="score")
     text = wide.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+    if "published" in scores and scores["published"].notna().any():
+        beside = scores[scores["published"].notna()].pivot(index="feature_set", columns="task", values="published")
+        text += "\n\npublished (Choi et al. 2017) for the same cells:\n"
+        text += beside.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
     metrics = scores.groupby("task")["metric"].first()
     text += "\n\nscores: " + ", ".join(f"{t} {m}" for t, m in metrics.items()) + f"; mode: {', '.join(scores['mode'].unique())}\n"
     with atomic_path(text_path) as tmp:

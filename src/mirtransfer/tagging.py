@@ -4,7 +4,9 @@ A quick check that a model's weights do what they claim (for instance the author
 MSD convnet converted by :mod:`mirtransfer.choi2017`). Each file is decoded,
 resampled and cut into consecutive excerpts of the model's length (at most
 ``max_excerpts``); the tag probabilities are averaged over the excerpts. A file
-shorter than one excerpt is zero-padded, and the CSV says so.
+shorter than one excerpt is zero-padded, and the CSV says so. The paper's network
+(batch-statistics batch norm) is normalised with the statistics of all the excerpts
+tagged together, so its tags depend on which files are tagged in one run.
 
 Command line: ``python -m mirtransfer.tagging results/models/choi2017 song.mp3 folder/ -k 5 -o tags.csv``
 """
@@ -15,7 +17,7 @@ import argparse
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from mirtransfer.audio import AudioError, load_mono
 from mirtransfer.files import atomic_path
 from mirtransfer.frontend import ExcerptPolicy, LogMel
 from mirtransfer.melspec import Resampler
-from mirtransfer.model import ConvNet, device_for, float32_convolutions, load_model
+from mirtransfer.model import ConvNet, device_for, float32_convolutions, group_statistics, load_model
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aif", ".aiff")
 
@@ -70,22 +72,38 @@ def tag_files(
     policy = ExcerptPolicy(policy="all", pad="zero", max_count=max_excerpts, min_duration=min(frontend.duration, 1.0))
     resample = Resampler(frontend.sample_rate)
     logmel = LogMel(frontend).to(device)
-    rows = []
-    for path in audio_files(paths):
-        try:
-            wave, rate = load_mono(path, max_seconds=frontend.duration * max_excerpts + 1.0)
-        except AudioError as err:
-            log.warning("%s: skipped (%s)", path, err)
-            rows.append({"path": str(path), "rank": 0, "tag": "", "probability": float("nan"), "error": str(err)})
-            continue
-        wave = resample(wave, rate)
-        excerpts = policy.split(wave, frontend)
+    rows: list[dict] = []
+
+    def decoded() -> Iterator[tuple[Path, torch.Tensor, bool]]:
+        """Each decodable file's excerpts as log-mel (excerpts, 1, mels, frames); errors become rows."""
+        for path in audio_files(paths):
+            try:
+                wave, rate = load_mono(path, max_seconds=frontend.duration * max_excerpts + 1.0)
+            except AudioError as err:
+                log.warning("%s: skipped (%s)", path, err)
+                rows.append({"path": str(path), "rank": 0, "tag": "", "probability": float("nan"), "error": str(err)})
+                continue
+            wave = resample(wave, rate)
+            with torch.inference_mode():
+                mel = logmel(torch.from_numpy(np.stack(policy.split(wave, frontend))).to(device)).unsqueeze(1)
+            yield path, mel, len(wave) < frontend.n_samples
+
+    items: Iterable[tuple[Path, torch.Tensor, bool]] = decoded()
+    stats = None
+    if model.spec.batch_statistics:
+        # The paper's network normalises with batch statistics: take them over every excerpt
+        # tagged together, each excerpt's dB relative to its own maximum.
+        items = list(items)
+        if items:
+            with torch.inference_mode(), float32_convolutions():
+                stats = group_statistics(model, lambda: (mel for _, mel, _ in items), db_scope="clip")
+        log.info("batch statistics over the %d excerpts of %d files", sum(len(m) for _, m, _ in items), len(items))
+    for path, mel, padded in items:
         with torch.inference_mode(), float32_convolutions():
-            batch = torch.from_numpy(np.stack(excerpts)).to(device)
-            probs = torch.sigmoid(model(logmel(batch).unsqueeze(1))).mean(0).cpu().numpy()
+            probs = torch.sigmoid(model(mel, stats=stats)).mean(0).cpu().numpy()
         for rank, k in enumerate(np.argsort(-probs)[:top_k], start=1):
             rows.append({"path": str(path), "rank": rank, "tag": model.spec.tags[k], "probability": float(probs[k]),
-                         "excerpts": len(excerpts), "padded": len(wave) < frontend.n_samples, "error": ""})
+                         "excerpts": len(mel), "padded": padded, "error": ""})
         log.info("%s: %s", path.name, ", ".join(f"{model.spec.tags[k]} {probs[k]:.2f}" for k in np.argsort(-probs)[:top_k]))
     return pd.DataFrame(rows, columns=["path", "rank", "tag", "probability", "excerpts", "padded", "error"])
 

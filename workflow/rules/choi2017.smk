@@ -1,13 +1,14 @@
-# The authors' trained convnet as a source model: download model_best.hdf5 (or use
-# a local copy) and convert it to this project's weights and spec.
+# The authors' convnets as source models: download their HDF5 (or use a local copy)
+# and convert it to this project's weights and spec. Type choi2017_paper: the paper's
+# network (weights_transfer/weights_theano.hdf5); choi2017: the later keras2 re-training.
 
 
 rule choi2017_model_download:
     output:
-        "resources/choi2017/keras2_model/{model}.hdf5",
+        "resources/choi2017/models/{model}.hdf5",
     params:
-        url=lambda wildcards: config["models"][wildcards.model].get("url", CHOI2017_MODEL_URL),
-        sha256=lambda wildcards: config["models"][wildcards.model].get("sha256", CHOI2017_MODEL_SHA256),
+        url=lambda wildcards: converted_file(wildcards.model, "url"),
+        sha256=lambda wildcards: converted_file(wildcards.model, "sha256"),
     wildcard_constraints:
         model="|".join(CHOI2017_MODELS) or "^$",
     log:
@@ -29,7 +30,8 @@ rule choi2017_convert:
         weights="results/models/{model}/model.pt",
         spec="results/models/{model}/model.json",
     params:
-        sha256=lambda wildcards: config["models"][wildcards.model].get("sha256", CHOI2017_MODEL_SHA256),
+        kind=lambda wildcards: config["models"][wildcards.model]["type"],
+        sha256=lambda wildcards: converted_file(wildcards.model, "sha256"),
         duration=lambda wildcards: config["models"][wildcards.model].get("duration", choi2017.FRONTEND.duration),
     wildcard_constraints:
         model="|".join(CHOI2017_MODELS) or "^$",

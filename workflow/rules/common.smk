@@ -15,14 +15,15 @@ DEMO_DATASETS = ["tags", "genre", "voice", "tempo"]
 
 
 def model_available(name):
-    """A choi2017 model marked optional is left out when its local file is missing."""
+    """A converted model (choi2017, choi2017_paper) marked optional is left out when its local file is missing."""
     model = config["models"][name]
     return not (model.get("optional") and not os.path.exists(model.get("path", "")))
 
 
 MODELS = sorted(m for m in config.get("models", {}) if model_available(m))
 TRAINED_MODELS = [m for m in MODELS if config["models"][m].get("type", "train") == "train"]
-CHOI2017_MODELS = [m for m in MODELS if config["models"][m].get("type") == "choi2017"]
+# Models converted from the authors' files: choi2017 (keras2 re-training), choi2017_paper (the paper's).
+CHOI2017_MODELS = [m for m in MODELS if config["models"][m].get("type") in choi2017.CONVERTERS]
 EXTRACTORS = sorted(e for e, x in config.get("extractors", {}).items() if x["model"] in MODELS)
 for _name in sorted(set(config.get("models", {})) - set(MODELS)):
     logger.warning(f"models.{_name}: {config['models'][_name]['path']} does not exist; the model and its "
@@ -34,8 +35,6 @@ EVALUATION = config.get("evaluation", {})
 REPRODUCTION = config.get("reproduction", {})
 REPRODUCTION_TASKS = REPRODUCTION.get("tasks", [])
 CHOI2017_DEFAULT_ROOT = "resources/choi2017"
-CHOI2017_MODEL_URL = choi2017.MODEL_URL
-CHOI2017_MODEL_SHA256 = choi2017.MODEL_SHA256
 CHOI2017_ROOT = REPRODUCTION.get("root", CHOI2017_DEFAULT_ROOT)
 CHOI2017_FILES = [
     line.split()[1]
@@ -80,6 +79,16 @@ def check_references():
     for name, task in TASKS.items():
         if task["dataset"] not in FEATURE_DATASETS:
             problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
+    for name, model in config.get("models", {}).items():
+        duration = model.get("duration", choi2017.PAPER_FRONTEND.duration)
+        if model.get("type") == "choi2017_paper" and duration < choi2017.MIN_PAPER_SECONDS:
+            problems.append(f"models.{name}.duration: {duration} s is shorter than the paper's convnet needs "
+                            f"({choi2017.MIN_PAPER_SECONDS} s for its features and tags)")
+    for name in REPRODUCTION.get("compare_features", []):
+        if name not in config.get("extractors", {}):
+            problems.append(f"reproduction.compare_features: {name!r} is not a key of extractors")
+    if REPRODUCTION.get("extractor") and REPRODUCTION["extractor"] not in config.get("extractors", {}):
+        problems.append(f"reproduction.extractor: {REPRODUCTION['extractor']!r} is not a key of extractors")
     tagging = config.get("tagging")
     if tagging and tagging["model"] not in config.get("models", {}):
         problems.append(f"tagging.model: {tagging['model']!r} is not a key of models")
@@ -185,11 +194,11 @@ def mel_shards(dataset, mel="mel"):
 
 
 def mel_frontend(mel):
-    """The front end of a spectrogram folder: the config's, or a converted model's preset."""
+    """The front end of a spectrogram folder: the config's, or a converted model's preset (its type)."""
     if mel == "mel":
         return config["frontend"]
     model = config["models"][mel.removeprefix("mel-")]
-    return {"preset": "choi2017", "duration": model.get("duration", choi2017.FRONTEND.duration)}
+    return {"preset": model["type"], "duration": model.get("duration", choi2017.FRONTEND.duration)}
 
 
 def rule_resources(rule, key, default):
@@ -218,13 +227,59 @@ def feature_files(dataset, extractor):
 
 
 def features_input(wildcards):
-    """Spectrograms of the dataset (with the model's front end), plus the model files of a trained extractor."""
+    """Spectrograms of the dataset (with the model's front end), the model files of a trained
+    extractor, and the authors' table when batches follow its order."""
     extractor = config["extractors"][wildcards.extractor]
     mel = f"mel-{extractor['model']}" if extractor["model"] in CHOI2017_MODELS else "mel"
     inputs = {"mel": mel_shards(wildcards.dataset, mel)}
     if extractor["weights"] == "trained":
         inputs.update(model_files(extractor["model"]))
+    table = authors_table(wildcards.dataset)
+    if extractor.get("batch_order") == "authors" and table:
+        inputs["authors_table"] = table
     return inputs
+
+
+def authors_table(dataset):
+    """The authors' label table (data_csv) of a paper target dataset, or None for other datasets."""
+    name = datasets.AUTHORS_TABLES.get(dataset_spec(dataset)["type"])
+    return f"{CHOI2017_ROOT}/data_csv/{name}.csv" if name else None
+
+
+def feature_comparisons():
+    """results/reproduction/features/<dataset>/<extractor>.csv for every compared extractor and
+    every target dataset whose authors' features exist."""
+    return [
+        f"results/reproduction/features/{dataset}/{extractor}.csv"
+        for dataset in FEATURE_DATASETS
+        if authors_table(dataset)
+        for extractor in REPRODUCTION.get("compare_features", [])
+        if extractor in EXTRACTORS
+    ]
+
+
+def authors_feature_files(wildcards):
+    """The authors' table and five layer features of a dataset."""
+    name = datasets.AUTHORS_TABLES[dataset_spec(wildcards.dataset)["type"]]
+    return {
+        "table": f"{CHOI2017_ROOT}/data_csv/{name}.csv",
+        "authors": [f"{CHOI2017_ROOT}/data_feats/{name}_layer_{i}.npy" for i in range(5)],
+    }
+
+
+def published_cells_of_summary():
+    """(task, feature set) -> the published result file, for the summary's cells of the reproduced
+    extractor (reproduction.extractor) on tasks named as the paper's."""
+    extractor = REPRODUCTION.get("extractor")
+    if not extractor:
+        return {}
+    cells = {}
+    for task in TASKS:
+        for name in feature_sets():
+            published = reproduction.published_name(name, extractor)
+            if published in REPRODUCTION_CELLS.get(task, []):
+                cells[f"{task}/{name}"] = f"{CHOI2017_ROOT}/{reproduction.result_file(task, published)}"
+    return cells
 
 
 def score_input(wildcards):
@@ -269,8 +324,15 @@ def reproduction_mem_mb(wildcards, threads):
 
 
 def choi2017_hdf5(wildcards):
-    """The authors' HDF5 for a choi2017 model: its local path, or the downloaded copy."""
-    return config["models"][wildcards.model].get("path", f"resources/choi2017/keras2_model/{wildcards.model}.hdf5")
+    """The authors' HDF5 for a converted model: its local path, or the downloaded copy."""
+    return config["models"][wildcards.model].get("path", f"resources/choi2017/models/{wildcards.model}.hdf5")
+
+
+def converted_file(model, key):
+    """A converted model's url or sha256: the config's, else the authors' file of its type."""
+    entry = config["models"][model]
+    _, digest, name = choi2017.CONVERTERS[entry["type"]]
+    return entry.get(key, {"url": f"{choi2017.REPOSITORY}/{name}", "sha256": digest}[key])
 
 
 def source_model_outputs():

@@ -28,7 +28,8 @@ rule score:
 
 rule summary:
     input:
-        score_files(),
+        scores=score_files(),
+        published=list(published_cells_of_summary().values()),
     output:
         scores=report(
             "results/summary/scores.csv",
@@ -42,6 +43,9 @@ rule summary:
             caption="../report/figures.rst",
             category="Figures",
         ),
+    params:
+        published=published_cells_of_summary(),
+        compared=bool(REPRODUCTION.get("extractor")),
     log:
         "logs/summary/summary.log",
     threads: 1

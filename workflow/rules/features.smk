@@ -1,4 +1,6 @@
 # Per-layer features of a dataset from one extractor (trained or random convnet).
+# The paper's convnet with batchnorm: batch normalises batches of the extractor's
+# batch_size clips (256, the authors'), in the authors' row order with batch_order: authors.
 
 
 rule features:
@@ -13,6 +15,7 @@ rule features:
             "pooling", config.get("features", {}).get("pooling", "post")
         ),
         batch_size=config.get("features", {}).get("batch_size", 64),
+        dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],
     log:
         "logs/{dataset}/features-{extractor}.log",
     benchmark:

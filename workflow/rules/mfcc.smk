@@ -1,4 +1,5 @@
-# The MFCC baseline: 120 statistics per clip, aligned with the spectrograms.
+# The MFCC baseline: 120 statistics per clip, aligned with the spectrograms; of the
+# spectrograms' excerpts, or of each clip's own audio (mfcc.audio: clip, the authors').
 
 
 rule mfcc:
@@ -10,6 +11,7 @@ rule mfcc:
     params:
         frontend=config["frontend"],
         excerpts=config["excerpts"],
+        audio=config.get("mfcc", {}).get("audio", "excerpt"),
     log:
         "logs/{dataset}/mfcc.log",
     benchmark:

@@ -7,7 +7,7 @@ rule choi2017_download:
     output:
         [f"{CHOI2017_DEFAULT_ROOT}/{name}" for name in CHOI2017_FILES],
     params:
-        base_url=REPRODUCTION.get("base_url", "https://raw.githubusercontent.com/keunwoochoi/transfer_learning_music/master"),
+        base_url=REPRODUCTION.get("base_url", choi2017.REPOSITORY),
         checksums=workflow.source_path("../resources/choi2017.sha256"),
     log:
         "logs/reproduction/choi2017_download.log",
@@ -78,3 +78,28 @@ rule reproduction_summary:
         "../../envs/mirtransfer.yaml"
     script:
         "../scripts/reproduction_summary.py"
+
+
+rule reproduction_features:
+    input:
+        unpack(authors_feature_files),
+        ours=lambda wildcards: feature_files(wildcards.dataset, wildcards.extractor),
+    output:
+        table=report(
+            "results/reproduction/features/{dataset}/{extractor}.csv",
+            caption="../report/reproduction_features.rst",
+            category="Reproduction",
+        ),
+        unmatched="results/reproduction/features/{dataset}/{extractor}-unmatched.csv",
+    params:
+        dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],
+    log:
+        "logs/reproduction/features/{dataset}/{extractor}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/reproduction_features.py"

@@ -7,6 +7,7 @@ with script_logging(snakemake.log[0]) as log:
         snakemake.input.hdf5,
         snakemake.output.weights,
         snakemake.output.spec,
+        kind=snakemake.params.kind,
         expected_sha256=snakemake.params.sha256,
         duration=snakemake.params.duration,
     )

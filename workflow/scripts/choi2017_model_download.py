@@ -1,4 +1,4 @@
-"""Rule choi2017_model_download: the authors' model_best.hdf5, kept only if its sha256 matches."""
+"""Rule choi2017_model_download: the authors' HDF5 of a converted model, kept only if its sha256 matches."""
 from mirtransfer.files import download, script_logging
 
 with script_logging(snakemake.log[0]) as log:

@@ -1,12 +1,18 @@
 """Rule features: one dataset's five layer features from one extractor."""
+import pandas as pd
 import torch
 
+from mirtransfer.datasets import authors_clip_ids
 from mirtransfer.features import extract
 from mirtransfer.files import script_logging
 
 with script_logging(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     trained = snakemake.params.extractor["weights"] == "trained"
+    authors = None
+    if "authors_table" in snakemake.input.keys():
+        table = pd.read_csv(snakemake.input.authors_table, index_col=0)
+        authors = authors_clip_ids(snakemake.params.dataset_type, table)
     extract(
         list(snakemake.input.mel),
         list(snakemake.output),
@@ -15,5 +21,6 @@ with script_logging(snakemake.log[0]) as log:
         model_config=snakemake.params.model_config,
         where=snakemake.params.pooling,
         batch_size=snakemake.params.batch_size,
+        authors_ids=authors,
         logger=log,
     )

@@ -9,6 +9,7 @@ with script_logging(snakemake.log[0]) as log:
         snakemake.output[0],
         frontend=snakemake.params.frontend,
         excerpts=snakemake.params.excerpts,
+        audio=snakemake.params.audio,
         threads=snakemake.threads,
         logger=log,
     )

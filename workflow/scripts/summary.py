@@ -1,11 +1,16 @@
 """Rule summary: scores.csv, a printable table and the figures."""
 from pathlib import Path
 
+import numpy as np
+
 from mirtransfer.files import script_logging
 from mirtransfer.summary import collect, plot_heatmap, plot_task, write_tables
 
 with script_logging(snakemake.log[0]) as log:
-    scores = collect(list(snakemake.input))
+    published = None
+    if snakemake.params.compared:  # the paper's score beside each of the reproduced extractor's cells
+        published = {cell: float(np.load(path)) for cell, path in snakemake.params.published.items()}
+    scores = collect(list(snakemake.input.scores), published)
     text = write_tables(scores, snakemake.output.scores, snakemake.output.table)
     figures = Path(snakemake.output.figures)
     figures.mkdir(parents=True, exist_ok=True)
