@@ -32,5 +32,6 @@ rule all:
         [feature_files(d, e) for d in FEATURE_DATASETS for e in EXTRACTORS],
         "results/summary/scores.csv" if TASKS else [],
         "results/reproduction/summary.csv" if REPRODUCTION_TASKS else [],
+        feature_comparisons(),
         tagging_outputs(),
     default_target: True

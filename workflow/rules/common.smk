@@ -46,11 +46,13 @@ REPRODUCTION_CELLS = reproduction.published_cells(CHOI2017_FILES)  # task -> pub
 
 def feature_sets():
     """The feature sets to score: the config's list, or every layer combination of every
-    extractor plus mfcc and mfcc + the first trained extractor's five layers."""
+    extractor plus mfcc and mfcc + the five layers of reproduction.extractor (else of the
+    first trained extractor)."""
     names = EVALUATION.get("feature_sets", "default")
     if names == "default":
         trained = [e for e in EXTRACTORS if config["extractors"][e]["weights"] == "trained"]
-        return featuresets.default_sets(EXTRACTORS, trained[0] if trained else None, ["mfcc"])
+        paired = REPRODUCTION.get("extractor") if REPRODUCTION.get("extractor") in trained else None
+        return featuresets.default_sets(EXTRACTORS, paired or (trained[0] if trained else None), ["mfcc"])
     left_out = set(config.get("extractors", {})) - set(EXTRACTORS)
     return [n for n in names if not uses_extractor(n, left_out)]
 
