@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from conftest import write_tone
@@ -22,6 +23,7 @@ from mirtransfer.choi2017 import FRONTEND, MIN_FEATURE_SECONDS, MSD_TOP50, NotCh
 from mirtransfer.frontend import LogMel, fit_length
 from mirtransfer.melspec import Resampler
 from mirtransfer.model import load_model
+from mirtransfer.tagging import main as tagging_main
 from mirtransfer.tagging import tag_files
 
 # A folder of real recordings to check the port on (e.g. game music from Debian's
@@ -141,10 +143,10 @@ def test_tagging_files_and_folders(hdf5, tmp_path):
     assert good.groupby("path")["rank"].apply(list).tolist() == [[1, 2, 3], [1, 2, 3]]
     assert set(good["tag"]) <= set(MSD_TOP50) and good["probability"].between(0, 1).all()
     assert good.set_index(good["path"].map(lambda p: Path(p).name))["padded"].groupby(level=0).first().to_dict() == {
-        "a.wav": False, "b.flac": True}
+        "a.wav": True, "b.flac": True}  # a.wav: 30 s, so its second excerpt (1 s of audio) is padded
     assert "not decodable" in table.loc[table["path"].str.endswith("broken.wav"), "error"].item()
     model.spec.frontend = frontend(8.0)
-    with pytest.raises(ValueError, match="tag head needs excerpts of at least 1280 frames"):
+    with pytest.raises(ValueError, match=r"tag head needs excerpts of at least 27.286 s \(1280 frames\)"):
         tag_files(model, [tmp_path / "songs" / "a.wav"])
 
 
@@ -162,3 +164,26 @@ def test_foreign_and_corrupt_files_are_refused(hdf5, tmp_path):
     text.write_text("hello")
     with pytest.raises(NotChoi2017Model, match="not a readable HDF5 file"):
         convert(text)
+
+
+def test_a_short_tail_excerpt_barely_counts(hdf5, tmp_path):
+    """30.01 s: the second excerpt is 1.01 s of audio and 28 s of zeros; it weighs 1.01/29."""
+    model = convert(hdf5)
+    tail = 12120  # 1.01 s
+    sf.write(tmp_path / "song.wav", np.concatenate([synthetic(0), synthetic(1)[:tail]]), FRONTEND.sample_rate)
+    both = tag_files(model, [tmp_path / "song.wav"], top_k=50, max_excerpts=2).set_index("tag")
+    first = tag_files(model, [tmp_path / "song.wav"], top_k=50, max_excerpts=1).set_index("tag")
+    assert both["excerpts"].iloc[0] == 2 and both["padded"].all() and not first["padded"].any()
+    weight = (tail / FRONTEND.sample_rate) / FRONTEND.duration
+    diff = (both["probability"] - first["probability"].reindex(both.index)).abs()
+    assert diff.max() <= weight / (1 + weight) + 1e-6
+
+
+def test_tagging_command_errors_are_one_line(hdf5, tmp_path):
+    with pytest.raises(SystemExit, match=r"^mirtransfer.tagging: .*nowhere holds no model.json"):
+        tagging_main([str(tmp_path / "nowhere"), str(tmp_path)])
+    convert_file(hdf5, tmp_path / "m" / "model.pt", tmp_path / "m" / "model.json")
+    with pytest.raises(SystemExit, match=r"^mirtransfer.tagging: .*no such file or folder to tag"):
+        tagging_main([str(tmp_path / "m"), str(tmp_path / "missing.wav")])
+    with pytest.raises(SystemExit, match=r"tag head needs excerpts of at least 27.286 s"):
+        tagging_main([str(tmp_path / "m"), str(tmp_path), "--duration", "10"])

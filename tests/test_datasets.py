@@ -173,3 +173,26 @@ def test_paper_tables_have_the_expected_counts():
              "gtzan_speech_music": "gtzan_speechmusic", "emomusic": "emoMusic", "jamendo_vocal": "jamendo_vd",
              "urbansound8k": "urbansound"}
     assert {kind: len(miniatures.paper_table(name)) for kind, name in files.items()} == EXPECTED_CLIPS
+
+
+class _RunsCode:
+    """Unpickling this object would create the file it names."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_split_lists_are_read_without_pickle(tmp_path):
+    """A pickled .npy split list is refused with how to convert it, and runs nothing."""
+    table = miniatures.magnatagatune(tmp_path)
+    paths = table["mp3_path"].tolist()
+    marker = tmp_path / "ran"
+    np.save(tmp_path / "train.npy", np.array([_RunsCode(marker), paths[0]], dtype=object), allow_pickle=True)
+    for split, part in {"valid": paths[5:7], "test": paths[7:9]}.items():
+        np.save(tmp_path / f"{split}.npy", np.array(part))
+    with pytest.raises(ManifestError, match=r"train.npy: holds Python objects \(pickle\).*astype\(str\)"):
+        build("magnatagatune", tmp_path, split_files={s: f"{s}.npy" for s in ("train", "valid", "test")})
+    assert not marker.exists()

@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from mirtransfer import featuresets
+from mirtransfer.errors import TaskError
 from mirtransfer.evaluate import best_index, evaluate, grid_scores, make_folds, paper_grid, score_feature_set, weighted_means
 from mirtransfer.features import write_layers, write_table
 from mirtransfer.manifest import finalize, write_manifest
@@ -58,6 +59,11 @@ def test_predefined_and_train_test_folds():
         make_folds("predefined_folds", "classification", y, fold=np.array([1, None, 2, 2, 1, 1], dtype=object))
     with pytest.raises(ValueError, match="unknown protocol"):
         make_folds("loo", "classification", y)
+    labels = np.array(["blues"] * 3 + ["jazz"] * 12, dtype=object)
+    with pytest.raises(TaskError, match=r"^class 'blues' has 3 clips, fewer than n_folds=10; lower the task's n_folds"):
+        make_folds("kfold", "classification", labels, n_folds=10)
+    with pytest.raises(TaskError, match=r"^class 'blues' has 3 clips"):
+        make_folds("kfold", "classification", labels.astype(str), n_folds=10)
 
 
 @pytest.mark.parametrize("kind", ["classification", "regression"])

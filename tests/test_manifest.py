@@ -7,7 +7,9 @@ import pytest
 
 from conftest import write_tone
 from mirtransfer.datasets import build_manifest
-from mirtransfer.manifest import ManifestError, label_kind, read_manifest, write_manifest
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd
+from mirtransfer.manifest import ManifestError, check_tasks, label_kind, read_manifest, write_manifest
+from mirtransfer.melspec import MelExtractor
 
 
 def folder_layout(root):
@@ -93,3 +95,37 @@ def test_csv_missing_table_and_unknown_type(tmp_path):
         build_manifest("toy", {"type": "csv", "root": str(tmp_path), "table": "labels.csv"})
     with pytest.raises(ManifestError, match="unknown type 'mtat'"):
         build_manifest("toy", {"type": "mtat", "root": str(tmp_path)})
+
+
+def test_every_audio_looking_entry_is_listed_and_bad_ones_rejected(tmp_path):
+    """Broken links, folders named like audio and AIFF files reach the manifest; the spectrogram
+    stage rejects the unusable ones with the reason, so nothing is left out silently."""
+    root = folder_layout(tmp_path / "data")
+    write_tone(root / "jazz" / "e.aiff", 1.2, 8000)
+    (root / "jazz" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    (root / "blues" / "folder.wav").mkdir()
+    df = build_manifest("toy", {"type": "folder_per_class", "root": str(root)})
+    assert {"jazz/e", "jazz/gone", "blues/folder"} <= set(df["clip_id"])
+    result = MelExtractor(FrontEnd(duration=1.0), ExcerptPolicy()).run(df, root, tmp_path / "mel.parquet")
+    reasons = {r["clip_id"]: r["reason"] for r in result.rejected}
+    assert reasons == {"jazz/gone": f"broken symbolic link (to {tmp_path / 'nowhere.wav'})",
+                       "blues/folder": "a folder, not an audio file"}
+
+
+def test_one_clip_in_two_files_names_both(tmp_path):
+    root = folder_layout(tmp_path)
+    write_tone(root / "rock" / "b.mp3", 1.2, 8000)
+    with pytest.raises(ManifestError, match=r"rock/b.mp3 and rock/b.wav are one clip \('rock/b'\) in two files .* "
+                                            r"keep one of each"):
+        build_manifest("toy", {"type": "folder_per_class", "root": str(root)})
+
+
+@pytest.mark.parametrize("task, message", [
+    ({"target": "tempo", "protocol": "kfold"}, r"tasks.t.target: 'tempo' is not a column of dataset 'toy'; .*'label'"),
+    ({"target": "label", "protocol": "predefined_folds"}, r"tasks.t: protocol predefined_folds needs the 'fold' column"),
+])
+def test_tasks_are_checked_against_the_manifest(tmp_path, task, message):
+    df = build_manifest("toy", {"type": "folder_per_class", "root": str(folder_layout(tmp_path))})
+    check_tasks(df, "toy", {"ok": {"target": "label", "protocol": "kfold"}})
+    with pytest.raises(ManifestError, match=message):
+        check_tasks(df, "toy", {"t": task})

@@ -14,6 +14,7 @@ from conftest import write_tone
 from mirtransfer.audio import load_mono
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
 from mirtransfer.datasets import build_manifest
+from mirtransfer.errors import UserError
 from mirtransfer.manifest import write_manifest
 from mirtransfer.melspec import (
     METADATA_KEY, BadAudioError, MelExtractor, MelTable, Resampler, run_shard, shard_bounds, summarize,
@@ -140,3 +141,41 @@ def test_mixed_settings_are_refused(tmp_path):
     MelExtractor(FrontEnd(duration=3.0), ExcerptPolicy()).run(manifest, tmp_path, tmp_path / "b.parquet")
     with pytest.raises(ValueError, match="other settings"):
         MelTable([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+
+
+def test_paths_outside_the_root_are_rejected(tmp_path):
+    """'..' and absolute paths in a table are rejected (or stop a strict run); a link inside the root is kept."""
+    root = tmp_path / "data"
+    write_tone(root / "in.wav", 2.0, 12000)
+    outside = write_tone(tmp_path / "other" / "clip.wav", 2.0, 12000)
+    (root / "link.wav").symlink_to(outside)
+    rows = ["in.wav", "link.wav", "../other/clip.wav", str(outside), "sub/../../other/clip.wav"]
+    manifest = pd.DataFrame({"clip_id": [f"c{i}" for i in range(len(rows))], "path": rows, "start": None, "end": None})
+    result = MelExtractor(FE, ExcerptPolicy()).run(manifest, root, tmp_path / "mel.parquet")
+    assert MelTable([tmp_path / "mel.parquet"]).index()["clip_id"].tolist() == ["c0", "c1"]
+    assert [r["clip_id"] for r in result.rejected] == ["c2", "c3", "c4"]
+    assert all(r["reason"].startswith("outside the dataset root: ") for r in result.rejected)
+    with pytest.raises(BadAudioError, match=r"\(clip c2\): outside the dataset root: '../other/clip.wav'"):
+        MelExtractor(FE, ExcerptPolicy(), strict=True).run(manifest, root, tmp_path / "strict.parquet")
+
+
+def test_dataset_with_every_clip_rejected_stops_in_one_line(tmp_path, bad_files):
+    root = tmp_path / "data"
+    names = []
+    for reason, path in bad_files.items():
+        target = root / f"bad_{reason}{path.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            target.write_bytes(path.read_bytes())
+        names.append(target.name)
+    pd.DataFrame({"path": names}).to_csv(root / "t.csv", index=False)
+    write_manifest(build_manifest("allbad", {"type": "csv", "root": str(root), "table": "t.csv"}),
+                   tmp_path / "manifest.parquet", {"dataset": "allbad", "root": str(root)})
+    config = dict(frontend=FE.to_dict(), excerpts={"policy": "first", "pad": "zero"}, melspec={}, strict=False)
+    run_shard(tmp_path / "manifest.parquet", 0, 1, mel_out=tmp_path / "part-000.parquet",
+              rejected_out=tmp_path / "rejected-000.csv", threads=1, **config)
+    with pytest.raises(UserError, match=rf"dataset 'allbad': all {len(names)} clips were rejected \(.*rejected-000.csv"):
+        summarize(tmp_path / "manifest.parquet", [tmp_path / "part-000.parquet"], [tmp_path / "rejected-000.csv"],
+                  tmp_path / "rejected.csv", tmp_path / "summary.json")
+    with pytest.raises(UserError, match="no spectrogram at all: every clip of dataset 'allbad' was rejected"):
+        MelTable([tmp_path / "part-000.parquet"])

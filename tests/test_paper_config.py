@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 import miniatures
-from conftest import REPO, run_snakemake
+import pandas as pd
+
+from conftest import CHOI2017, REPO, run_snakemake, shared_file
+from mirtransfer.features import read_features
 from mirtransfer.datasets import SOURCES
 from mirtransfer.reproduction import TASKS, cell_memory_mb
 
@@ -64,9 +67,17 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_jobs(result.stdout + result.stderr)
     counts = Counter(rule for rule, _ in jobs)
-    # 7 tasks x (3 extractors x 31 layer combinations + mfcc + mfcc+convnet:12345)
-    assert counts["score"] == 7 * (3 * 31 + 2)
-    assert counts["train"] == 1 and counts["features"] == 6 * 3 and counts["mfcc"] == 6
+    # 7 tasks x (5 extractors x 31 layer combinations + mfcc + mfcc+choi2017_paper:12345)
+    assert counts["score"] == 7 * (5 * 31 + 2)
+    assert counts["train"] == 1 and counts["features"] == 6 * 5 and counts["mfcc"] == 6
+    # the paper's network, as the authors ran it and batch-independent, against data_feats
+    assert counts["reproduction_features"] == 6 * 2 and counts["choi2017_convert"] == 2
+    assert "results/reproduction/features/urbansound8k/choi2017_paper.csv" in result.stdout
+    # its batches follow the authors' tables; its cells get the published score beside them
+    assert re.search(r"input: [^\n]*resources/choi2017/data_csv/urbansound.csv[^\n]*\n\s+output: "
+                     r"results/urbansound8k/features/choi2017_paper/layer1.parquet", result.stdout)
+    assert "resources/choi2017/result_transfer/T_gtzan_genre_F_mine_01234_CL_SVC.npy" in result.stdout
+    assert "results/scores/emoMusic_a/mfcc+choi2017_paper:12345.json" in result.stdout
     assert counts["manifest"] == 7 and counts["reproduction"] == 7  # magnatagatune: MSD is present
     assert counts["reproduction_cell"] == 210  # every published cell, one job each
     cell_mem = {int(re.search(r"mem_mb=(\d+)", r)[1]) for rule, r in jobs if rule == "reproduction_cell"}
@@ -76,7 +87,7 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     assert gpu_rules == {"train", "features"}
     assert all("gpu=1" in resources for rule, resources in jobs if rule in ("train", "features"))
     assert "results/msd/manifest.parquet" in result.stdout
-    # the 665 SVM jobs go to the cluster in groups of 20 (profiles/slurm: group-components)
+    # the SVM jobs go to the cluster in groups of 20 (profiles/slurm: group-components)
     assert result.stdout.count("Group job scores") == -(-counts["score"] // 20)
 
 
@@ -107,4 +118,47 @@ def test_rule_graph_shows_the_whole_experiment(paper_data):
     rules = set(re.findall(r'label = "(\w+)"', result.stdout))
     assert rules == {"all", "manifest", "melspec", "melspec_summary", "train", "choi2017_model_download",
                      "choi2017_convert", "features", "mfcc", "score", "summary", "choi2017_download",
-                     "reproduction_cell", "reproduction", "reproduction_summary"}
+                     "reproduction_cell", "reproduction", "reproduction_summary", "reproduction_features"}
+
+
+@pytest.mark.slow
+def test_paper_convnet_through_the_rules(paper_hdf5, tmp_path):
+    """The paper's network downloaded (sha256-checked), converted, run in the authors' batches and
+    order on a GTZAN music/speech miniature, compared with data_feats, scored beside the published cells."""
+    rows = miniatures.gtzan_speech_music(tmp_path / "music_speech", per_class=3)
+    paper = yaml.safe_load(PAPER.read_text())
+    config = {
+        "frontend": paper["frontend"], "excerpts": paper["excerpts"], "mfcc": {"audio": "clip"},
+        "melspec": {"dtype": "float32", "batch_size": 4}, "fail_on_bad_audio": True,
+        "datasets": {"gtzan_speech_music": {"type": "gtzan_speech_music", "root": str(tmp_path / "music_speech")}},
+        "models": {"choi2017_paper": {"type": "choi2017_paper", "url": paper_hdf5.as_uri()}},
+        "extractors": {"choi2017_paper": {"model": "choi2017_paper", "weights": "trained", "batchnorm": "batch",
+                                          "batch_size": 4, "batch_order": "authors"}},
+        "features": {"datasets": ["gtzan_speech_music"], "batch_size": 2},
+        "tasks": {"gtzan_speechmusic": {"dataset": "gtzan_speech_music", "target": "label", "kind": "classification",
+                                        "protocol": "kfold", "n_folds": 3}},
+        "evaluation": {"feature_sets": ["choi2017_paper:12345", "choi2017_paper:1", "mfcc"]},
+        "reproduction": {"root": str(CHOI2017), "extractor": "choi2017_paper", "compare_features": ["choi2017_paper"]},
+        "resources": {name: {"threads": 1, "gpu": 0} for name in ("melspec", "features", "mfcc", "score")},
+    }
+    path = tmp_path / "paper.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--configfile", str(path), "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "resources/choi2017/models/choi2017_paper.hdf5").exists()
+    _, meta = read_features(tmp_path / "results/gtzan_speech_music/features/choi2017_paper/layer1.parquet")
+    assert meta["normalisation"]["batch_dependent"] and meta["normalisation"]["batch_order"] == "the authors' table"
+    assert meta["normalisation"]["authors_clips_missing"] == 128 - len(rows)
+    assert meta["frontend"]["flip_frames"] and meta["pooling"] == "post" and meta["excerpts"]["pad"] == "repeat"
+    assert read_features(tmp_path / "results/gtzan_speech_music/features/mfcc/mfcc.parquet")[1]["extractor"]["audio"] == "clip"
+    compared = pd.read_csv(tmp_path / "results/reproduction/features/gtzan_speech_music/choi2017_paper.csv")
+    assert compared["layer"].tolist() == [1, 2, 3, 4, 5] and (compared["clips_matched"] == len(rows)).all()
+    assert compared["pearson_r"].between(-1, 1).all() and compared["nearest_is_self"].between(0, 1).all()
+    unmatched = pd.read_csv(tmp_path / "results/reproduction/features/gtzan_speech_music/choi2017_paper-unmatched.csv")
+    assert (unmatched["where"] == "authors only").sum() == 128 - len(rows)
+    scores = pd.read_csv(tmp_path / "results/summary/scores.csv").set_index("feature_set")
+    published = pd.read_csv(shared_file(CHOI2017 / "published_scores.csv"))
+    published = published[published["task"] == "gtzan_speechmusic"].set_index("features")["score"]
+    for ours, theirs in [("choi2017_paper:12345", "convnet:12345"), ("choi2017_paper:1", "convnet:1"), ("mfcc", "mfcc")]:
+        assert scores.loc[ours, "published"] == pytest.approx(published[theirs], abs=1e-9)
+    assert "published (Choi et al. 2017)" in (tmp_path / "results/summary/scores.txt").read_text()

@@ -77,7 +77,9 @@ def test_training_learns_and_resumes_identically(source, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "cut", checkpoint_path=tmp_path / "cut" / "ckpt.pt", on_epoch_end=interrupt)
     assert not (tmp_path / "cut" / "model.pt").exists()
+    assert (tmp_path / "cut" / "ckpt.pt").exists()
     resumed = train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "cut", checkpoint_path=tmp_path / "cut" / "ckpt.pt")
+    assert not (tmp_path / "cut" / "ckpt.pt").exists() and not (tmp_path / "full" / "ckpt.pt").exists()
     a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -86,6 +88,28 @@ def test_training_learns_and_resumes_identically(source, tmp_path):
         pd.read_csv(tmp_path / "full" / "history.csv").drop(columns="seconds"),
         pd.read_csv(tmp_path / "cut" / "history.csv").drop(columns="seconds"),
     )
+
+
+def test_checkpoint_of_another_run_is_set_aside(source, tmp_path, caplog):
+    """A checkpoint made with another front end (or data) is not resumed: training starts afresh."""
+    tmp, shards = source
+    torch.set_num_threads(1)
+    config = TrainConfig(n_tags=12, epochs=2, batch_size=8)
+
+    def interrupt(epoch, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp / "manifest.parquet", shards, config, tmp_path / "a", checkpoint_path=tmp_path / "ckpt.pt",
+              on_epoch_end=interrupt)
+    other = tmp_path / "other.parquet"
+    run_shard(tmp / "manifest.parquet", 0, 1, frontend={**FE, "duration": 1.5}, excerpts={"policy": "first", "pad": "zero"},
+              melspec={"batch_size": 8, "dtype": "float16"}, strict=True, mel_out=other,
+              rejected_out=tmp_path / "rejected.csv", threads=1)
+    with caplog.at_level("WARNING", logger="mirtransfer"):
+        metrics = train(tmp / "manifest.parquet", [other], config, tmp_path / "b", checkpoint_path=tmp_path / "ckpt.pt")
+    assert metrics["epochs_run"] == 2 and "resumed" not in caplog.text and "aside" in caplog.text
+    assert (tmp_path / "ckpt.pt.mismatch").exists() and not (tmp_path / "ckpt.pt").exists()
 
 
 def test_features_are_aligned_and_batch_independent(source, tmp_path):

@@ -124,39 +124,44 @@ def test_demo_corpus_is_deterministic(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_pipeline_small(tmp_path, choi2017_hdf5):
-    """The default config, narrowed: demo corpus, training, the authors' convnet and features; then single targets."""
+def test_demo_pipeline_small(tmp_path, choi2017_hdf5, paper_hdf5):
+    """The default config, narrowed: demo corpus, training, the authors' convnets and features; then single targets."""
     write_config(
         tmp_path,
         frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
         demo={"root": "resources/demo", "seed": 5, "n_source": 60, "n_target": 20, "clip_seconds": 2.0},
         models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8},
-                "choi2017": {"type": "choi2017", "path": str(choi2017_hdf5), "duration": 7.0}},
+                "choi2017": {"type": "choi2017", "path": str(choi2017_hdf5), "duration": 7.0},
+                "choi2017_paper": {"type": "choi2017_paper", "path": str(paper_hdf5), "duration": 28.0}},
         tagging={"model": "choi2017", "paths": ["resources/demo/genre"], "top_k": 2, "duration": 29.0},
         tasks={"genre": {"dataset": "demo_genre", "target": "label", "kind": "classification", "protocol": "kfold", "n_folds": 5},
                "voice": {"dataset": "demo_voice", "target": "label", "kind": "classification", "protocol": "predefined_folds"},
                "tempo": {"dataset": "demo_tempo", "target": "tempo", "kind": "regression", "protocol": "kfold", "n_folds": 4}},
         evaluation={"mode": "paper", "feature_sets": ["convnet:12345", "convnet:5", "random:5", "mfcc", "mfcc+convnet:12345",
-                                                      "choi2017:12345"]},
+                                                      "choi2017:12345", "choi2017_paper:12345"]},
     )
     result = run_snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     for dataset in ("demo_genre", "demo_voice", "demo_tempo"):
-        for extractor in ("convnet", "random", "choi2017"):
+        for extractor in ("convnet", "random", "choi2017", "choi2017_paper"):
             for layer in range(1, 6):
                 assert (tmp_path / "results" / dataset / "features" / extractor / f"layer{layer}.parquet").exists()
     assert (tmp_path / "results" / "models" / "convnet" / "metrics.json").exists()
     # The authors' convnet reads spectrograms made with its own (kapre) front end, pooled before max-pooling.
     _, meta = read_features(tmp_path / "results" / "demo_genre" / "features" / "choi2017" / "layer5.parquet")
     assert meta["frontend"]["padding"] == "same" and meta["frontend"]["duration"] == 7.0 and meta["pooling"] == "pre"
-    assert meta["excerpts"]["pad"] == "zero" and meta["model"]["source"]["type"] == "choi2017"
+    assert meta["excerpts"]["pad"] == "repeat" and meta["model"]["source"]["type"] == "choi2017"
+    # The paper's network: its own front end, every batch normalised with its own statistics.
+    _, meta = read_features(tmp_path / "results" / "demo_genre" / "features" / "choi2017_paper" / "layer5.parquet")
+    assert meta["frontend"]["flip_frames"] and meta["frontend"]["duration"] == 28.0 and meta["pooling"] == "post"
+    assert meta["normalisation"]["batch_dependent"] and meta["model"]["source"]["type"] == "choi2017_paper"
     tags = pd.read_csv(tmp_path / "results" / "tags" / "choi2017.csv")
     assert len(tags) == 2 * tags["path"].nunique() > 0 and tags["padded"].all()
     scores = pd.read_csv(tmp_path / "results" / "summary" / "scores.csv")
-    assert len(scores) == 18 and set(scores["task"]) == {"genre", "voice", "tempo"}
+    assert len(scores) == 21 and set(scores["task"]) == {"genre", "voice", "tempo"}
     assert scores.loc[scores["task"] != "tempo", "score"].between(0, 1).all()
     figures = sorted(p.name for p in (tmp_path / "results" / "summary" / "figures").glob("*.png"))
-    assert figures == ["layers_choi2017.png", "layers_convnet.png", "layers_random.png",
+    assert figures == ["layers_choi2017.png", "layers_choi2017_paper.png", "layers_convnet.png", "layers_random.png",
                        "scores_genre.png", "scores_tempo.png", "scores_voice.png"]
     assert run_snakemake(tmp_path, "--report", "results/report.html").returncode == 0
     assert (tmp_path / "results" / "report.html").stat().st_size > 10000

@@ -18,7 +18,8 @@ import soundfile as sf
 # header promises more audio than the file holds; it then silently reads less.
 _DECLARED_SIZE = re.compile(r"^\s*(?:data|Data Size)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
 
-SUPPORTED_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au")
+# The one list of audio file suffixes the package looks for (datasets, tagging).
+SUPPORTED_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aif", ".aiff")
 
 
 class AudioError(Exception):
@@ -64,6 +65,10 @@ def load_mono(
     too-short file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError("a folder, not an audio file")
+    if path.is_symlink() and not path.exists():
+        raise AudioError(f"broken symbolic link (to {path.readlink()})")
     if not path.is_file():
         raise AudioError("file not found")
     if path.stat().st_size == 0:

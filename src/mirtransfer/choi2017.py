@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 import torch
 
+from mirtransfer.errors import UserError
 from mirtransfer.files import sha256
 from mirtransfer.frontend import PRESETS, FrontEnd, LogMel, from_config
 from mirtransfer.model import ConvNet, ModelSpec, save_model
@@ -60,18 +61,18 @@ POOLS = [(2, 4), (3, 4), (2, 5), (2, 4), (4, 4)]
 # Frames the time pools need: before the last pool (pre-pool features) and after it (tags).
 _MIN_FRAMES_FEATURES = math.prod(t for _, t in POOLS[:-1])
 _MIN_FRAMES_TAGS = math.prod(t for _, t in POOLS)
-MIN_FEATURE_SECONDS = round(((_MIN_FRAMES_FEATURES - 1) * FRONTEND.hop_length + 1) / FRONTEND.sample_rate, 3)
-MIN_TAGGING_SECONDS = round(((_MIN_FRAMES_TAGS - 1) * FRONTEND.hop_length + 1) / FRONTEND.sample_rate, 3)
+MIN_FEATURE_SECONDS = FRONTEND.seconds_for(_MIN_FRAMES_FEATURES)
+MIN_TAGGING_SECONDS = FRONTEND.seconds_for(_MIN_FRAMES_TAGS)
 # The paper's network: centred frames, features after every pool, so features and tags
 # both need the last pool to keep one frame (1280 frames, 27.286 s at 12 kHz).
 PAPER_FRONTEND = PRESETS["choi2017_paper"]
-MIN_PAPER_SECONDS = math.ceil((_MIN_FRAMES_TAGS - 1) * PAPER_FRONTEND.hop_length / PAPER_FRONTEND.sample_rate * 1000) / 1000
+MIN_PAPER_SECONDS = PAPER_FRONTEND.seconds_for(_MIN_FRAMES_TAGS)
 _PAPER_GROUPS = ["melgram", "ConvBNEluDr", "flatten_1", "dense_1"]
 _LAYERS = ["Melspectrogram", "Normalization2D"] + ["Conv2D", "BatchNormalization", "ELU", "MaxPooling2D"] * 5 + [
     "GlobalMaxPooling2D", "Dense"]
 
 
-class NotChoi2017Model(ValueError):
+class NotChoi2017Model(UserError, ValueError):
     """The file is not the authors' convnet."""
 
 

@@ -52,6 +52,16 @@ SOURCES = {
     "jamendo_vocal": "https://zenodo.org/record/2585988 (Jamendo corpus: audio and .lab files)",
     "urbansound8k": "https://urbansounddataset.weebly.com/urbansound8k.html (UrbanSound8K.tar.gz)",
 }
+# What the root of each paper dataset holds at its top (checked at DAG time).
+LAYOUTS: dict[str, list[str]] = {
+    "magnatagatune": ["annotations_final.csv"],
+    "ballroom_extended": ["Chacha", "Waltz"],
+    "gtzan_genre": ["genres"],
+    "gtzan_speech_music": ["music_wav", "speech_wav"],
+    "emomusic": ["clips_45seconds"],
+    "jamendo_vocal": ["train", "valid", "test"],
+    "urbansound8k": ["metadata/UrbanSound8K.csv", "audio"],
+}
 # Class folders of Extended Ballroom in the paper's label order (label k = k-th name).
 BALLROOM_CLASSES = ["Chacha", "Foxtrot", "Jive", "Pasodoble", "Rumba", "Salsa", "Samba", "Slowwaltz", "Tango",
                     "Viennesewaltz", "Waltz", "Wcswing", "Quickstep"]
@@ -62,7 +72,9 @@ SPLITS = ("train", "valid", "test")
 
 
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+    """Every entry below ``folder`` whose name ends in an audio suffix: files, and also folders
+    and broken links so named, which the spectrogram stage then rejects with the reason."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
 def _clip_id(relpath: str) -> str:
@@ -89,7 +101,13 @@ def folder_per_class(root: Path, classes: list[str] | None = None, **_: Any) -> 
         for f in files:
             rel = f.relative_to(root).as_posix()
             rows.append({"clip_id": _clip_id(rel), "path": rel, "label": cls})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    same = df[df["clip_id"].duplicated(keep=False)]
+    if not same.empty:
+        first = same[same["clip_id"] == same["clip_id"].iloc[0]]["path"].tolist()
+        raise ManifestError(f"{root}: {' and '.join(first)} are one clip ({same['clip_id'].iloc[0]!r}) in two files "
+                            f"({same['clip_id'].nunique()} such clips); keep one of each (remove or rename the other)")
+    return df
 
 
 def csv_table(
@@ -177,7 +195,7 @@ def _split_lists(split_files: dict[str, str], root: Path) -> dict[str, str]:
             raise ManifestError(f"split_files: {split!r} is not one of {SPLITS}")
         path = _require(Path(name) if Path(name).is_absolute() else root / name, f"{split} list", "set split_files in the config")
         if path.suffix == ".npy":
-            array = np.load(path, allow_pickle=True)
+            array = _load_list(path)
             entries = [str(row[-1]) if np.ndim(row) else str(row) for row in array]
         else:
             entries = path.read_text().splitlines()
@@ -185,6 +203,18 @@ def _split_lists(split_files: dict[str, str], root: Path) -> dict[str, str]:
             if entry.strip():
                 key_split[Path(entry.strip().split("\t")[-1]).stem.removesuffix(".clip")] = split
     return key_split
+
+
+def _load_list(path: Path) -> np.ndarray:
+    """A .npy list of file names without unpickling (a pickled file could run code)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise ManifestError(
+            f"{path}: holds Python objects (pickle), which are not loaded because they can run code; convert it "
+            "once, where you trust it, to a plain string array: np.save(path, np.load(path, allow_pickle=True)"
+            ".astype(str)), or to a text list with one file per line"
+        ) from err
 
 
 def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | None = None, **_: Any) -> pd.DataFrame:
@@ -370,14 +400,21 @@ def build_manifest(name: str, spec: dict[str, Any]) -> pd.DataFrame:
 
 
 def missing_data(name: str, spec: dict[str, Any]) -> str | None:
-    """What is missing for a configured dataset (its root, or the MSD split folder) and
-    where to get it; None when the paths exist. Checks paths only, not contents."""
+    """What is missing for a configured dataset (its root, the MSD split folder, or the top
+    entries of its type's layout) and where to get it; None when they exist. Cheap enough
+    for a dry run: only the paths and the root's top entries are looked at."""
     paths = {key: spec[key] for key in ("root", "split_dir") if key in spec}
     absent = [f"{key} {path}" for key, path in paths.items() if not Path(path).exists()]
-    if not absent:
-        return None
     where = SOURCES.get(spec["type"], "your own copy")
-    return f"datasets.{name} ({spec['type']}): {', '.join(absent)} not found; get it from {where}"
+    if absent:
+        return f"datasets.{name} ({spec['type']}): {', '.join(absent)} not found; get it from {where}"
+    root = Path(spec["root"])
+    lacking = [entry for entry in LAYOUTS.get(spec["type"], []) if not (root / entry).exists()]
+    if lacking:
+        found = sorted(p.name for p in root.iterdir())[:8] if root.is_dir() else []
+        return (f"datasets.{name} ({spec['type']}): root {root} does not hold {', '.join(lacking)} (it holds {found}); "
+                f"is the root one folder too deep or too high? It must hold {', '.join(LAYOUTS[spec['type']])}")
+    return None
 
 
 def authors_clip_ids(kind: str, table: pd.DataFrame) -> list[str]:

@@ -39,6 +39,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from mirtransfer import featuresets
+from mirtransfer.errors import TaskError
 from mirtransfer.manifest import read_manifest
 
 C_VALUES = (0.1, 2.0, 8.0, 32.0)
@@ -100,28 +101,28 @@ def make_folds(
         if kind == "classification":
             classes, counts = np.unique(y, return_counts=True)
             if counts.min() < n_folds:
-                raise ValueError(f"class {classes[np.argmin(counts)]!r} has {counts.min()} clips, fewer than n_folds={n_folds}; "
-                                 "lower the task's n_folds or add clips")
+                raise TaskError(f"class {str(classes[np.argmin(counts)])!r} has {int(counts.min())} clips, fewer than "
+                                f"n_folds={n_folds}; lower the task's n_folds or add clips")
         elif len(y) < n_folds:
-            raise ValueError(f"{len(y)} clips are fewer than n_folds={n_folds}")
+            raise TaskError(f"{len(y)} clips are fewer than n_folds={n_folds}")
         splitter = StratifiedKFold(n_folds, shuffle=False) if kind == "classification" else KFold(n_folds, shuffle=False)
         return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
     if protocol == "predefined_folds":
         if fold is None or pd.isna(fold).any():
-            raise ValueError("protocol predefined_folds needs a fold for every clip (the manifest's 'fold' column)")
+            raise TaskError("protocol predefined_folds needs a fold for every clip (the manifest's 'fold' column)")
         values = np.unique(fold)
         if len(values) < 2:
-            raise ValueError(f"protocol predefined_folds needs at least two folds, found {values.tolist()}")
+            raise TaskError(f"protocol predefined_folds needs at least two folds, found {values.tolist()}")
         return [(np.nonzero(fold != v)[0], np.nonzero(fold == v)[0]) for v in values]
     if protocol == "train_test":
         if split is None:
-            raise ValueError("protocol train_test needs the manifest's 'split' column")
+            raise TaskError("protocol train_test needs the manifest's 'split' column")
         train = np.nonzero(np.isin(split, train_splits))[0]
         test = np.nonzero(np.isin(split, test_splits))[0]
         if not len(train) or not len(test):
-            raise ValueError(f"protocol train_test: no clip in splits {train_splits} or {test_splits}; found {sorted(set(map(str, split)))}")
+            raise TaskError(f"protocol train_test: no clip in splits {train_splits} or {test_splits}; found {sorted(set(map(str, split)))}")
         return [(train, test)]
-    raise ValueError(f"unknown protocol {protocol!r}; use kfold, predefined_folds or train_test")
+    raise TaskError(f"unknown protocol {protocol!r}; use kfold, predefined_folds or train_test")
 
 
 def _score(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -25,8 +25,8 @@ import torch
 
 from mirtransfer.files import atomic_path
 from mirtransfer.melspec import MelTable, mel_tensor
-from mirtransfer.model import (N_BLOCKS, ConvNet, ModelSpec, build_model, device_for, float32_convolutions,
-                               group_statistics, load_model)
+from mirtransfer.model import (N_BLOCKS, ConvNet, ModelSpec, build_model, check_excerpt, device_for,
+                               float32_convolutions, group_statistics, load_model)
 
 METADATA_KEY = b"mirtransfer.features"
 DEFAULT_GROUP_SIZE = 256  # the authors' batch of clips
@@ -105,6 +105,7 @@ def layer_features(
     """
     device = device or device_for()
     model.spec.frontend.require_same(table.frontend, mine="the model", theirs=f"the spectrograms {table.paths[0]}")
+    check_excerpt(model.spec, where, "the model's five layer features")
     model = model.to(device).eval()
     sums: list[list[np.ndarray]] = [[] for _ in range(N_BLOCKS)]
     ids: list[str] = []

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mirtransfer.errors import TaskError
 from mirtransfer.features import read_features
 
 _PART = re.compile(r"^(?P<extractor>[A-Za-z0-9_]+)(?::(?P<layers>[1-5]+))?$")
@@ -101,12 +102,12 @@ def load(root: str | Path, dataset: str, name: str) -> tuple[list[str], np.ndarr
 def targets(manifest: pd.DataFrame, clip_ids: list[str], target: str) -> np.ndarray:
     """The task's target for each clip id, in that order; a clip missing from the manifest is an error."""
     if target not in manifest.columns:
-        raise ValueError(f"target {target!r} is not a manifest column; columns: {list(manifest.columns)}")
+        raise TaskError(f"target {target!r} is not a manifest column; columns: {list(manifest.columns)}")
     indexed = manifest.set_index("clip_id")
     missing = [c for c in clip_ids if c not in indexed.index]
     if missing:
-        raise ValueError(f"{len(missing)} feature rows have no manifest row (first: {missing[0]!r}); rebuild the features")
+        raise TaskError(f"{len(missing)} feature rows have no manifest row (first: {missing[0]!r}); rebuild the features")
     values = indexed.loc[clip_ids, target].to_numpy()
     if pd.isna(values).any():
-        raise ValueError(f"target {target!r} is empty for {int(pd.isna(values).sum())} clips")
+        raise TaskError(f"target {target!r} is empty for {int(pd.isna(values).sum())} clips")
     return values

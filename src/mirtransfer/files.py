@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
+import traceback
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from mirtransfer.errors import UserError
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it to ``path`` only on success.
 
-    An interrupted job therefore never leaves a file that looks complete.
+    An interrupted job therefore never leaves a file that looks complete, and the
+    temporaries a killed job left for the same output are removed when it is written again.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Temporaries of the same output left by a killed job: nothing else writes this output now
+    # (Snakemake's lock), so they are stale.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        stale.unlink(missing_ok=True)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -40,7 +49,11 @@ def write_json(data: Any, path: str | Path) -> None:
 
 @contextlib.contextmanager
 def script_logging(log_path: str | Path | None, name: str = "mirtransfer") -> Iterator[logging.Logger]:
-    """Log to ``log_path`` (a Snakemake rule's log) and to stderr; log any crash's traceback."""
+    """Log to ``log_path`` (a Snakemake rule's log) and to stderr; log any crash's traceback.
+
+    A UserError ends the script with exit status 1 and its message alone on stderr (the
+    traceback goes to the log only), so the user reads the file and the fix, not two tracebacks.
+    """
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -53,6 +66,12 @@ def script_logging(log_path: str | Path | None, name: str = "mirtransfer") -> It
         logger.addHandler(handler)
     try:
         yield logger
+    except UserError as err:
+        # A fault the user can fix: its one-line message alone on stderr, the traceback in the log.
+        logger.error("%s", err)
+        if log_path:
+            handlers[-1].stream.write(traceback.format_exc())
+        raise SystemExit(1) from None
     except Exception:
         logger.exception("failed")
         raise

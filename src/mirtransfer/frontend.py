@@ -15,8 +15,10 @@ import numpy as np
 import torch
 import torchaudio
 
+from mirtransfer.errors import UserError
 
-class FrontEndMismatch(ValueError):
+
+class FrontEndMismatch(UserError, ValueError):
     """Spectrograms or a model were made with other front-end settings."""
 
 
@@ -65,6 +67,11 @@ class FrontEnd:
         if self.padding == "same":
             return math.ceil(self.n_samples / self.hop_length)
         return 1 + self.n_samples // self.hop_length
+
+    def seconds_for(self, frames: int) -> float:
+        """The shortest excerpt (seconds, rounded up to the millisecond) that gives ``frames`` frames."""
+        samples = (frames - 1) * self.hop_length + (1 if self.padding == "same" else 0)
+        return math.ceil(samples / self.sample_rate * 1000) / 1000
 
     @property
     def shape(self) -> tuple[int, int]:

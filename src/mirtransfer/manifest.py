@@ -17,13 +17,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path
 
 BASE_COLUMNS = ["clip_id", "path", "start", "end", "label", "tags", "split", "fold"]
 _METADATA_KEY = b"mirtransfer.manifest"
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A dataset's layout or label table is not what its type expects."""
 
 
@@ -44,6 +45,25 @@ def finalize(df: pd.DataFrame, name: str) -> pd.DataFrame:
             raise ManifestError(f"dataset {name!r}: clip {df['clip_id'][bad].iloc[0]!r} ends before it starts")
     extra = [c for c in df.columns if c not in BASE_COLUMNS]
     return df[BASE_COLUMNS + sorted(extra)].sort_values("clip_id", kind="stable").reset_index(drop=True)
+
+
+def check_tasks(df: pd.DataFrame, name: str, tasks: dict[str, dict[str, Any]]) -> None:
+    """Each task on the dataset must name a manifest column that holds a value for every clip,
+    and its protocol's column (fold, split) must be filled: checked before any spectrogram."""
+    for task, spec in tasks.items():
+        target = spec["target"]
+        if target not in df.columns or df[target].isna().all():
+            usable = [c for c in df.columns if c not in ("clip_id", "path", "start", "end") and df[c].notna().any()]
+            raise ManifestError(f"tasks.{task}.target: {target!r} is not a column of dataset {name!r}; its columns "
+                                f"with values: {usable}; fix the task's target")
+        empty = int(df[target].isna().sum())
+        if empty:
+            raise ManifestError(f"tasks.{task}: {empty} clips of dataset {name!r} have no {target!r} "
+                                f"(first: {df.loc[df[target].isna(), 'clip_id'].iloc[0]!r}); fill them or drop the rows")
+        column = {"predefined_folds": "fold", "train_test": "split"}.get(spec["protocol"])
+        if column and df[column].isna().all():
+            raise ManifestError(f"tasks.{task}: protocol {spec['protocol']} needs the {column!r} column, which dataset "
+                                f"{name!r} does not have; use protocol kfold or give the dataset a {column} column")
 
 
 def label_kind(df: pd.DataFrame) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ import torch
 import torchaudio
 
 from mirtransfer.audio import AudioError, DecodeLimits, load_mono
+from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path, write_json
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel, from_config
 from mirtransfer.manifest import read_manifest
@@ -40,7 +42,7 @@ DTYPES = {"float16": (np.float16, pa.float16()), "float32": (np.float32, pa.floa
 TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
-class BadAudioError(RuntimeError):
+class BadAudioError(UserError, RuntimeError):
     """Raised instead of skipping a bad clip when the config asks for strictness."""
 
 
@@ -107,6 +109,19 @@ class Resampler:
             return self._kernels[rate](torch.from_numpy(wave)).numpy()
 
 
+def inside_root(root: Path, relative: str) -> Path:
+    """``root / relative``, refused (AudioError) when the path leaves the dataset's root.
+
+    The check is on the path as written: ``..`` and absolute paths are refused, a
+    symbolic link inside the root that points elsewhere is the user's choice and kept.
+    """
+    path = Path(os.path.normpath(root / relative))
+    if Path(relative).is_absolute() or not path.is_relative_to(os.path.normpath(root)):
+        raise AudioError(f"outside the dataset root: {relative!r} is not inside {root}; the table's paths must be "
+                         "relative to the root and stay inside it")
+    return path
+
+
 class ExcerptReader:
     """Decode a manifest row, check it, resample it and cut it into the policy's excerpts."""
 
@@ -122,10 +137,11 @@ class ExcerptReader:
 
     def wave(self, root: Path, row: Any) -> np.ndarray:
         """The row's audio at the front end's rate, as far as the excerpts reach; AudioError for a bad file."""
+        path = inside_root(root, row.path)
         start = None if pd.isna(row.start) else float(row.start)
         end = None if pd.isna(row.end) else float(row.end)
         wave, rate = load_mono(
-            root / row.path,
+            path,
             start=start,
             end=end,
             # A little more than needed, so the resampling filter sees past the excerpt's end.
@@ -274,6 +290,10 @@ class MelTable:
         self.frontend = FrontEnd.from_dict(self.metadata["frontend"])
         self.excerpts = ExcerptPolicy(**self.metadata["excerpts"])
         self.shape: tuple[int, int] = tuple(self.metadata["shape"])  # type: ignore[assignment]
+        if self.num_rows == 0:
+            raise UserError(f"{', '.join(map(str, self.paths))}: no spectrogram at all: every clip of dataset "
+                            f"{self.metadata.get('dataset')!r} was rejected; see the rejected-*.csv beside the shards "
+                            "and fix the files or the table")
 
     @property
     def num_rows(self) -> int:
@@ -424,6 +444,10 @@ def summarize(
     manifest, meta = read_manifest(manifest_path)
     rejected = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in rejected_paths], ignore_index=True)
     write_rejected(rejected.to_dict("records"), rejected_out)
+    if all(pq.ParquetFile(p).metadata.num_rows == 0 for p in mel_paths):
+        reasons = rejected["reason"].str.split(":").str[0].value_counts().to_dict()
+        raise UserError(f"dataset {meta['dataset']!r}: all {len(manifest)} clips were rejected ({reasons}); see "
+                        f"{', '.join(map(str, rejected_paths))} and fix the files or the table, then rerun")
     table = MelTable(mel_paths)
     index = table.index()
     summary = {

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path
 from mirtransfer.frontend import FrontEnd
 
@@ -94,6 +95,27 @@ class ModelSpec:
         d = {k: v for k, v in d.items() if k != "architecture"}
         d["frontend"] = FrontEnd.from_dict(d["frontend"])
         return cls(**d)
+
+
+def min_frames(pools: list[tuple[int, int]], where: str) -> int:
+    """Frames a model needs so that every block keeps at least one frame: its time pools before
+    the last block for pre-pool features, all of them for post-pool features and for tags."""
+    times = [time for _, time in pools]
+    return math.prod(times[:-1] if where == "pre" else times)
+
+
+class ExcerptTooShort(UserError, ValueError):
+    """The excerpts are too short for a model's pools."""
+
+
+def check_excerpt(spec: "ModelSpec", where: str, what: str) -> None:
+    """Refuse excerpts too short for a model's features (where: pre/post) or tags (where: post)."""
+    need = min_frames(spec.pools, where)
+    if spec.frontend.n_frames < need:
+        raise ExcerptTooShort(f"{what} needs excerpts of at least {spec.frontend.seconds_for(need)} s ({need} frames) "
+                        f"with pooling {where!r}; its front end gives {spec.frontend.n_frames} frames "
+                        f"({spec.frontend.duration} s): raise the duration"
+                        + (" or use pooling: pre" if where == "post" else ""))
 
 
 @dataclass

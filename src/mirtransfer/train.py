@@ -26,7 +26,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm import tqdm
 
-from mirtransfer.files import atomic_path, write_json
+from mirtransfer.files import atomic_path, sha256, write_json
 from mirtransfer.manifest import read_manifest
 from mirtransfer.melspec import MelTable, mel_tensor
 from mirtransfer.model import ConvNet, ModelSpec, build_model, device_for, save_model
@@ -228,15 +228,19 @@ def train(
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
 
     checkpoint_path = Path(checkpoint_path)
+    fingerprint = run_fingerprint(config, vocabulary, table, manifest_path)
     if checkpoint_path.exists():
         saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if saved["digest"] == config.digest() and saved["tags"] == vocabulary:
+        if saved.get("fingerprint") == fingerprint:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             state = saved["state"]
             log.info("resumed from %s after epoch %d", checkpoint_path, state["epoch"])
         else:
-            log.warning("ignoring %s: it was made with other settings or data", checkpoint_path)
+            aside = checkpoint_path.with_name(checkpoint_path.name + ".mismatch")
+            checkpoint_path.replace(aside)
+            log.warning("set %s aside as %s: it was made with other settings, front end, excerpts or data; "
+                        "training starts afresh", checkpoint_path, aside)
 
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"] + 1
@@ -261,7 +265,7 @@ def train(
         else:
             state["bad_epochs"] += 1
         with atomic_path(checkpoint_path) as tmp:
-            torch.save({"digest": config.digest(), "tags": vocabulary, "model": model.state_dict(),
+            torch.save({"fingerprint": fingerprint, "tags": vocabulary, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "state": state}, tmp)
         log.info("epoch %d: loss %.4f, valid ROC-AUC %.4f, PR-AUC %.4f (%.1f s)", epoch, record["train_loss"],
                  record["valid_roc_auc"], record["valid_pr_auc"], record["seconds"])
@@ -284,8 +288,23 @@ def train(
     with atomic_path(out_dir / "history.csv") as tmp:
         history.to_csv(tmp, index=False)
     plot_history(history, state["best_epoch"], out_dir / "training.png")
+    checkpoint_path.unlink(missing_ok=True)  # a finished run leaves nothing a later, different run could resume
     log.info("best epoch %d; test ROC-AUC %.4f, PR-AUC %.4f", state["best_epoch"], test["roc_auc"], test["pr_auc"])
     return metrics
+
+
+def run_fingerprint(config: TrainConfig, vocabulary: list[str], table: MelTable, manifest_path: str | Path) -> str:
+    """A hash of everything that changes the trained weights: the settings (not the epoch budget),
+    the tags, the spectrograms' front end, excerpt policy and storage dtype, and the manifest's bytes."""
+    relevant = {
+        "config": config.digest(),
+        "tags": vocabulary,
+        "frontend": table.frontend.to_dict(),
+        "excerpts": table.excerpts.to_dict(),
+        "dtype": table.metadata["dtype"],
+        "manifest": sha256(manifest_path),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def plot_history(history: pd.DataFrame, best_epoch: int, path: str | Path) -> None:

@@ -5,7 +5,15 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from mirtransfer import choi2017, datasets, featuresets, reproduction
+from mirtransfer.config import duplicate_keys
+from mirtransfer.frontend import from_config
+from mirtransfer.model import ExcerptTooShort, ModelSpec, check_excerpt
 
+CONFIG_FILES = ", ".join(map(str, workflow.configfiles)) or "the config"
+for _path in workflow.configfiles:
+    if _duplicates := duplicate_keys(_path):
+        raise ValueError(f"{_path}: a key is given twice, and YAML would keep only the last: "
+                         f"{'; '.join(_duplicates)}; merge the two blocks")
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -65,9 +73,20 @@ def uses_extractor(name, extractors):
         return False
 
 
+def excerpt_problems(where, model, pooling, duration):
+    """A converted model's excerpts must be long enough for its pooling (the check features and tagging make)."""
+    spec = ModelSpec(from_config({"preset": model["type"], "duration": duration or 29.0}), ["t"], pools=choi2017.POOLS)
+    try:
+        check_excerpt(spec, pooling, f"{where} (model type {model['type']})")
+    except ExcerptTooShort as err:
+        return [str(err)]
+    return []
+
+
 def check_references():
     """Names that the config uses must be defined in it."""
     problems = []
+    tagging = config.get("tagging")
     for name, model in config.get("models", {}).items():
         for dataset in source_candidates(model) if model.get("type", "train") == "train" else []:
             if dataset not in config["datasets"]:
@@ -86,12 +105,19 @@ def check_references():
         if model.get("type") == "choi2017_paper" and duration < choi2017.MIN_PAPER_SECONDS:
             problems.append(f"models.{name}.duration: {duration} s is shorter than the paper's convnet needs "
                             f"({choi2017.MIN_PAPER_SECONDS} s for its features and tags)")
+    for name, extractor in config.get("extractors", {}).items():
+        model = config.get("models", {}).get(extractor["model"], {})
+        if model.get("type") in choi2017.CONVERTERS:
+            pooling = extractor.get("pooling", config.get("features", {}).get("pooling", "post"))
+            problems += excerpt_problems(f"extractors.{name}", model, pooling, model.get("duration"))
+    if tagging and config.get("models", {}).get(tagging["model"], {}).get("type") in choi2017.CONVERTERS:
+        model = config["models"][tagging["model"]]
+        problems += excerpt_problems("tagging", model, "post", tagging.get("duration", model.get("duration")))
     for name in REPRODUCTION.get("compare_features", []):
         if name not in config.get("extractors", {}):
             problems.append(f"reproduction.compare_features: {name!r} is not a key of extractors")
     if REPRODUCTION.get("extractor") and REPRODUCTION["extractor"] not in config.get("extractors", {}):
         problems.append(f"reproduction.extractor: {REPRODUCTION['extractor']!r} is not a key of extractors")
-    tagging = config.get("tagging")
     if tagging and tagging["model"] not in config.get("models", {}):
         problems.append(f"tagging.model: {tagging['model']!r} is not a key of models")
     for name in feature_sets() if TASKS else []:
@@ -104,7 +130,7 @@ def check_references():
             if part.extractor != "mfcc" and part.extractor not in config.get("extractors", {}):
                 problems.append(f"feature set {name!r}: {part.extractor!r} is not mfcc or a key of extractors")
     if problems:
-        raise ValueError("config/config.yaml: " + "; ".join(problems))
+        raise ValueError(f"{CONFIG_FILES}: " + "; ".join(problems))
 
 
 def source_candidates(model):

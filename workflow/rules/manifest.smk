@@ -1,4 +1,5 @@
-# One manifest per dataset: a Parquet table of its clips, labels and splits.
+# One manifest per dataset: a Parquet table of its clips, labels and splits. The
+# tasks on the dataset are checked against it here, before any expensive stage.
 
 
 rule manifest:
@@ -8,6 +9,7 @@ rule manifest:
         "results/{dataset}/manifest.parquet",
     params:
         spec=lambda wildcards: dataset_spec(wildcards.dataset),
+        tasks=lambda wildcards: {name: task for name, task in TASKS.items() if task["dataset"] == wildcards.dataset},
     log:
         "logs/{dataset}/manifest.log",
     threads: 1

@@ -17,7 +17,7 @@ rule train:
         ),
     params:
         config=lambda wildcards: {
-            k: v for k, v in config["models"][wildcards.model].items() if k != "dataset"
+            k: v for k, v in config["models"][wildcards.model].items() if k not in ("dataset", "type")
         },
     wildcard_constraints:
         model="|".join(TRAINED_MODELS) or "^$",
