@@ -27,11 +27,11 @@ include: "workflow/rules/reproduction.smk"
 
 rule all:
     input:
-        expand("results/{dataset}/summary.json", dataset=used_datasets()),
+        expand(result_path("{dataset}/summary.json"), dataset=used_datasets()),
         source_model_outputs(),
         [feature_files(d, e) for d in FEATURE_DATASETS for e in EXTRACTORS],
-        "results/summary/scores.csv" if TASKS else [],
-        "results/reproduction/summary.csv" if REPRODUCTION_TASKS else [],
+        result_path("summary/scores.csv") if TASKS else [],
+        result_path("reproduction/summary.csv") if REPRODUCTION_TASKS else [],
         feature_comparisons(),
         tagging_outputs(),
     default_target: True

@@ -161,9 +161,14 @@ def scored_dataset(tmp_path):
     return tmp_path, layers
 
 
+def tables(root, name):
+    """The feature tables of a feature set of the toy dataset under root."""
+    return [root / path for path in featuresets.files("toy", name)]
+
+
 def test_feature_set_concatenation_order(scored_dataset):
     root, layers = scored_dataset
-    ids, X, columns = featuresets.load(root, "toy", "mfcc+convnet:35")
+    ids, X, columns = featuresets.load(tables(root, "mfcc+convnet:35"))
     assert X.shape == (40, 120 + 64) and columns[0] == "m0" and columns[120] == "l3_00" and columns[152] == "l5_00"
     np.testing.assert_allclose(X[:, 120:152], layers[2].astype(np.float32))
 
@@ -173,9 +178,9 @@ def test_misaligned_and_missing_features(scored_dataset):
     ids = [f"c{i:02d}" for i in range(40)]
     write_layers(ids[::-1], layers, [root / f"results/toy/features/convnet/layer{i}.parquet" for i in range(1, 6)][:1] + [], {})
     with pytest.raises(ValueError, match="not aligned: first difference at row 0"):
-        featuresets.load(root, "toy", "convnet:12")
-    with pytest.raises(FileNotFoundError, match="snakemake results/toy/features/random/layer1.parquet"):
-        featuresets.load(root, "toy", "random:1")
+        featuresets.load(tables(root, "convnet:12"))
+    with pytest.raises(FileNotFoundError, match="snakemake .*results/toy/features/random/layer1.parquet"):
+        featuresets.load(tables(root, "random:1"))
     manifest = pd.DataFrame({"clip_id": ids[:30], "label": ["x"] * 30})
     with pytest.raises(ValueError, match="10 feature rows have no manifest row"):
         featuresets.targets(manifest, ids, "label")
@@ -184,6 +189,6 @@ def test_misaligned_and_missing_features(scored_dataset):
 def test_score_feature_set_with_predefined_folds(scored_dataset):
     root, _ = scored_dataset
     task = {"dataset": "toy", "target": "label", "kind": "classification", "protocol": "predefined_folds"}
-    result = score_feature_set(root / "results/toy/manifest.parquet", "toy", "convnet:5", task, root=root)
+    result = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", task)
     assert result["fold_sizes"] == [10, 10, 10, 10] and result["score"] > 0.8
     assert result["feature_set"] == "convnet:5" and result["metric"] == "accuracy"

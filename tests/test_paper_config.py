@@ -91,6 +91,15 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     assert result.stdout.count("Group job scores") == -(-counts["score"] // 20)
 
 
+def test_a_root_one_folder_too_deep_is_caught_by_the_dry_run(paper_data, tmp_path):
+    base, roots = paper_data
+    roots = {**roots, "gtzan_genre": roots["gtzan_genre"] / "genres"}
+    result = run_snakemake(tmp_path, "--configfile", paper_config(tmp_path, roots), "-n")
+    assert result.returncode != 0
+    assert (f"datasets.gtzan_genre (gtzan_genre): root {roots['gtzan_genre']} does not hold genres "
+            "(it holds ['blues', 'classical'") in result.stdout + result.stderr
+
+
 def test_source_falls_back_to_magnatagatune(paper_data, tmp_path):
     base, roots = paper_data
     roots = {**roots, "msd": tmp_path / "no-msd"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -53,6 +54,58 @@ def test_bad_config_is_refused_with_its_key(tmp_path, change, message):
     result = run_snakemake(tmp_path, "-n")
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_config_mistakes_name_the_file_and_the_fix(tmp_path):
+    """The config actually given is named; a key given twice is refused with both lines; a converted
+    model's excerpts too short for its pooling are refused before anything runs."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["tasks"]["genre"]["dataset"] = "nope"
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--configfile", str(tmp_path / "mine.yaml"), "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and f"{tmp_path / 'mine.yaml'}: tasks.genre.dataset: 'nope'" in output
+    text = (REPO / "config" / "config.yaml").read_text()
+    (tmp_path / "twice.yaml").write_text(text + "\ntasks:\n  x: {dataset: demo_genre, target: label, kind: classification, protocol: kfold}\n")
+    first = next(i for i, line in enumerate(text.splitlines(), start=1) if line.startswith("tasks:"))
+    result = run_snakemake(tmp_path, "--configfile", str(tmp_path / "twice.yaml"), "-n")
+    assert result.returncode != 0
+    assert f"'tasks' on lines {first} and {len(text.splitlines()) + 2}" in result.stdout + result.stderr
+    config = yaml.safe_load(text)
+    config["extractors"]["choi2017"]["pooling"] = "post"  # its duration is 8 s
+    config["models"]["choi2017"]["path"] = str(REPO / "README.md")  # present, so the model is used
+    (tmp_path / "short.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--configfile", str(tmp_path / "short.yaml"), "-n")
+    assert result.returncode != 0
+    assert ("extractors.choi2017 (model type choi2017) needs excerpts of at least 27.286 s (1280 frames) with "
+            "pooling 'post'") in result.stdout + result.stderr
+
+
+def test_a_fault_in_a_job_prints_one_line(tmp_path):
+    """A known, user-fixable error in a job: its message alone, no Python traceback; the log keeps it."""
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "t.csv").write_text("path,label\na.wav,x\n")
+    write_config(tmp_path, datasets={"d": {"type": "csv", "root": "data", "table": "t.csv", "columns": {"label": "genre"}}},
+                 models={}, extractors={}, features={"datasets": []}, tasks={}, tagging=None)
+    result = run_snakemake(tmp_path, "--cores", "1", "results/d/manifest.parquet")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "columns ['genre (for label)'] not found; the table has ['path', 'label']; fix 'columns'" in output
+    assert "Traceback" not in output
+    assert "Traceback" in (tmp_path / "logs" / "d" / "manifest.log").read_text()
+
+
+def test_results_folder_keeps_two_experiments_apart(tmp_path):
+    """With results: <folder>, every output, log and benchmark of the config goes under it."""
+    write_config(tmp_path, results="runs/second")
+    result = run_snakemake(tmp_path, "-n", "--forceall")
+    assert result.returncode == 0, result.stderr[-2000:]
+    paths = set(re.findall(r"(?:output|log|benchmark): ([^\s,]+)", result.stdout))
+    assert "runs/second/summary/scores.csv" in paths and "runs/second/logs/summary/summary.log" in paths
+    assert any(p.startswith("runs/second/benchmarks/") for p in paths)
+    outside = {p for p in paths if not p.startswith(("runs/second/", "resources/"))}
+    assert not outside, sorted(outside)[:5]
 
 
 @pytest.mark.slow
@@ -130,7 +183,7 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5, paper_hdf5):
         tmp_path,
         frontend={"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0},
         demo={"root": "resources/demo", "seed": 5, "n_source": 60, "n_target": 20, "clip_seconds": 2.0},
-        models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8},
+        models={"convnet": {"type": "train", "dataset": "demo_tags", "n_tags": 12, "epochs": 2, "batch_size": 8},
                 "choi2017": {"type": "choi2017", "path": str(choi2017_hdf5), "duration": 7.0},
                 "choi2017_paper": {"type": "choi2017_paper", "path": str(paper_hdf5), "duration": 28.0}},
         tagging={"model": "choi2017", "paths": ["resources/demo/genre"], "top_k": 2, "duration": 29.0},

@@ -344,6 +344,7 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
 
 def score_feature_set(
     manifest_path: str | Path,
+    feature_paths: list[str | Path],
     dataset: str,
     feature_set: str,
     task: dict[str, Any],
@@ -352,14 +353,14 @@ def score_feature_set(
     inner_folds: int = 5,
     n_jobs: int = 1,
     scaling: tuple[bool, ...] = (False, True),
-    root: str | Path = ".",
 ) -> dict[str, Any]:
     """Score one feature set of a dataset on one task under the task's protocol.
 
+    feature_paths: the set's tables, parts in order (featuresets.files);
     task: {target, kind, protocol, n_folds, train_splits, test_splits} (config: tasks.<name>).
     """
     manifest, _ = read_manifest(manifest_path)
-    clip_ids, X, _ = featuresets.load(root, dataset, feature_set)
+    clip_ids, X, _ = featuresets.load(feature_paths)
     y = featuresets.targets(manifest, clip_ids, task["target"])
     y = y.astype(np.float64) if task["kind"] == "regression" else y.astype(str)
     rows = manifest.set_index("clip_id").loc[clip_ids]

@@ -8,6 +8,7 @@ in the order of the parts, and of the layers within a part (ascending).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,9 @@ class Part:
     extractor: str
     layers: tuple[int, ...] = ()
 
-    def files(self, dataset: str) -> list[str]:
-        """The Parquet tables this part reads, relative to the workflow's directory."""
-        base = f"results/{dataset}/features/{self.extractor}"
+    def files(self, dataset: str, results: str = "results") -> list[str]:
+        """The Parquet tables this part reads, under the results folder."""
+        base = f"{results}/{dataset}/features/{self.extractor}"
         if not self.layers:
             return [f"{base}/{self.extractor}.parquet"]
         return [f"{base}/layer{layer}.parquet" for layer in self.layers]
@@ -52,9 +53,9 @@ def parse(name: str) -> list[Part]:
     return parts
 
 
-def files(dataset: str, name: str) -> list[str]:
-    """Every table a feature set reads for a dataset."""
-    return [f for part in parse(name) for f in part.files(dataset)]
+def files(dataset: str, name: str, results: str = "results") -> list[str]:
+    """Every table a feature set reads for a dataset, under the results folder."""
+    return [f for part in parse(name) for f in part.files(dataset, results)]
 
 
 def layer_combinations() -> list[str]:
@@ -71,20 +72,20 @@ def default_sets(convnet_extractors: list[str], trained: str | None, table_extra
     return names
 
 
-def load(root: str | Path, dataset: str, name: str) -> tuple[list[str], np.ndarray, list[str]]:
-    """Clip ids, the (clips, features) matrix and the column names of a feature set.
+def load(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[str]]:
+    """Clip ids, the (clips, features) matrix and the column names of a feature set's tables
+    (``files``: parts in order), concatenated column-wise.
 
     Every table must hold the same clips in the same order; a difference is an error
     that names the tables and the first clip that differs.
     """
     ids: list[str] | None = None
-    first = ""
+    first: str | Path = ""
     blocks, columns = [], []
-    for path in files(dataset, name):
-        full = Path(root) / path
-        if not full.exists():
-            raise FileNotFoundError(f"feature table {full} is missing; build it with: snakemake {path}")
-        df, _ = read_features(full)
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"feature table {path} is missing; build it with: snakemake {path}")
+        df, _ = read_features(path)
         these = df["clip_id"].tolist()
         if ids is None:
             ids, first = these, path

@@ -12,7 +12,7 @@ rule choi2017_model_download:
     wildcard_constraints:
         model="|".join(CHOI2017_MODELS) or "^$",
     log:
-        "logs/models/{model}/download.log",
+        log_path("models/{model}/download.log"),
     threads: 1
     resources:
         mem_mb=500,
@@ -27,8 +27,8 @@ rule choi2017_convert:
     input:
         hdf5=choi2017_hdf5,
     output:
-        weights="results/models/{model}/model.pt",
-        spec="results/models/{model}/model.json",
+        weights=result_path("models/{model}/model.pt"),
+        spec=result_path("models/{model}/model.json"),
     params:
         kind=lambda wildcards: config["models"][wildcards.model]["type"],
         sha256=lambda wildcards: converted_file(wildcards.model, "sha256"),
@@ -36,7 +36,7 @@ rule choi2017_convert:
     wildcard_constraints:
         model="|".join(CHOI2017_MODELS) or "^$",
     log:
-        "logs/models/{model}/convert.log",
+        log_path("models/{model}/convert.log"),
     threads: 1
     resources:
         mem_mb=2000,

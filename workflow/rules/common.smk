@@ -17,6 +17,27 @@ for _path in workflow.configfiles:
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# Where this config's outputs go: results/, logs/ and benchmarks/ by default; with
+# `results: <folder>`, everything under that folder, so two experiments live side by side.
+RESULTS = os.path.normpath(config.get("results", "results"))
+LOGS = "logs" if RESULTS == "results" else f"{RESULTS}/logs"
+BENCHMARKS = "benchmarks" if RESULTS == "results" else f"{RESULTS}/benchmarks"
+
+
+def result_path(path):
+    """A path under this config's results folder (Snakemake wildcards stay as they are)."""
+    return f"{RESULTS}/{path}"
+
+
+def log_path(path):
+    """A path under this config's log folder."""
+    return f"{LOGS}/{path}"
+
+
+def benchmark_path(path):
+    """A path under this config's benchmark folder."""
+    return f"{BENCHMARKS}/{path}"
+
 DATASETS = sorted(config["datasets"])
 DEMO_ROOT = config.get("demo", {}).get("root", "resources/demo")
 DEMO_DATASETS = ["tags", "genre", "voice", "tempo"]
@@ -216,7 +237,7 @@ def mel_shards(dataset, mel="mel"):
     """The spectrogram shards of a dataset, in manifest order: the config's front end
     (mel) or a converted model's own (mel-<model>)."""
     return [
-        f"results/{dataset}/{mel}/part-{shard:03d}.parquet"
+        f"{RESULTS}/{dataset}/{mel}/part-{shard:03d}.parquet"
         for shard in range(n_shards(dataset))
     ]
 
@@ -242,14 +263,14 @@ def gpu_resources(rule):
 def model_files(model):
     """The weights and the spec JSON of a trained or converted model."""
     return {
-        "weights": f"results/models/{model}/model.pt",
-        "spec": f"results/models/{model}/model.json",
+        "weights": f"{RESULTS}/models/{model}/model.pt",
+        "spec": f"{RESULTS}/models/{model}/model.json",
     }
 
 
 def feature_files(dataset, extractor):
     return [
-        f"results/{dataset}/features/{extractor}/layer{layer}.parquet"
+        f"{RESULTS}/{dataset}/features/{extractor}/layer{layer}.parquet"
         for layer in LAYERS
     ]
 
@@ -275,10 +296,10 @@ def authors_table(dataset):
 
 
 def feature_comparisons():
-    """results/reproduction/features/<dataset>/<extractor>.csv for every compared extractor and
+    """<results>/reproduction/features/<dataset>/<extractor>.csv for every compared extractor and
     every target dataset whose authors' features exist."""
     return [
-        f"results/reproduction/features/{dataset}/{extractor}.csv"
+        f"{RESULTS}/reproduction/features/{dataset}/{extractor}.csv"
         for dataset in FEATURE_DATASETS
         if authors_table(dataset)
         for extractor in REPRODUCTION.get("compare_features", [])
@@ -314,15 +335,15 @@ def score_input(wildcards):
     """The manifest and every feature table a score reads."""
     dataset = TASKS[wildcards.task]["dataset"]
     return {
-        "manifest": f"results/{dataset}/manifest.parquet",
-        "features": featuresets.files(dataset, wildcards.feature_set),
+        "manifest": f"{RESULTS}/{dataset}/manifest.parquet",
+        "features": featuresets.files(dataset, wildcards.feature_set, RESULTS),
     }
 
 
 def score_files(task=None):
     """The score files of one task, or of every task."""
     tasks = [task] if task else list(TASKS)
-    return [f"results/scores/{t}/{name}.json" for t in tasks for name in feature_sets()]
+    return [f"{RESULTS}/scores/{t}/{name}.json" for t in tasks for name in feature_sets()]
 
 
 def reproduction_cell_files(wildcards):
@@ -342,7 +363,7 @@ def reproduction_cell_files(wildcards):
 def reproduction_cells(wildcards):
     """The cell results of one published task, in the authors' file order."""
     task = wildcards.published_task
-    return [f"results/reproduction/cells/{task}/{features}.json" for features in REPRODUCTION_CELLS[task]]
+    return [f"{RESULTS}/reproduction/cells/{task}/{features}.json" for features in REPRODUCTION_CELLS[task]]
 
 
 def reproduction_mem_mb(wildcards, threads):
@@ -365,12 +386,12 @@ def converted_file(model, key):
 
 def source_model_outputs():
     """What `all` builds per source model: training metrics, or the converted spec."""
-    return [f"results/models/{m}/metrics.json" for m in TRAINED_MODELS] + [
-        f"results/models/{m}/model.json" for m in CHOI2017_MODELS
+    return [f"{RESULTS}/models/{m}/metrics.json" for m in TRAINED_MODELS] + [
+        f"{RESULTS}/models/{m}/model.json" for m in CHOI2017_MODELS
     ]
 
 
 def tagging_outputs():
     """The tag table of the configured tagging model, if any."""
     tagging = config.get("tagging")
-    return [f"results/tags/{tagging['model']}.csv"] if tagging and tagging["model"] in MODELS else []
+    return [f"{RESULTS}/tags/{tagging['model']}.csv"] if tagging and tagging["model"] in MODELS else []

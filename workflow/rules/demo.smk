@@ -10,7 +10,7 @@ rule demo_corpus:
         n_target=config.get("demo", {}).get("n_target", 120),
         clip_seconds=config.get("demo", {}).get("clip_seconds", 4.0),
     log:
-        "logs/demo/demo_corpus.log",
+        log_path("demo/demo_corpus.log"),
     threads: 1
     resources:
         mem_mb=1000,

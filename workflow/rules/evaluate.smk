@@ -5,7 +5,7 @@ rule score:
     input:
         unpack(score_input),
     output:
-        "results/scores/{task}/{feature_set}.json",
+        result_path("scores/{task}/{feature_set}.json"),
     params:
         dataset=lambda wildcards: config["tasks"][wildcards.task]["dataset"],
         task=lambda wildcards: config["tasks"][wildcards.task],
@@ -13,7 +13,7 @@ rule score:
         inner_folds=EVALUATION.get("inner_folds", 5),
         scaling=EVALUATION.get("scaling", [False, True]),
     log:
-        "logs/scores/{task}/{feature_set}.log",
+        log_path("scores/{task}/{feature_set}.log"),
     threads: rule_resources("score", "threads", 1)
     resources:
         mem_mb=rule_resources("score", "mem_mb", 2000),
@@ -32,13 +32,13 @@ rule summary:
         published=list(published_cells_of_summary().values()),
     output:
         scores=report(
-            "results/summary/scores.csv",
+            result_path("summary/scores.csv"),
             caption="../report/scores.rst",
             category="Scores",
         ),
-        table="results/summary/scores.txt",
+        table=result_path("summary/scores.txt"),
         figures=report(
-            directory("results/summary/figures"),
+            directory(result_path("summary/figures")),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
@@ -47,7 +47,7 @@ rule summary:
         published=published_cells_of_summary(),
         compared=bool(REPRODUCTION.get("extractor")),
     log:
-        "logs/summary/summary.log",
+        log_path("summary/summary.log"),
     threads: 1
     resources:
         mem_mb=2000,
@@ -62,9 +62,9 @@ rule task_scores:
     input:
         lambda wildcards: score_files(wildcards.task),
     output:
-        "results/scores/{task}.csv",
+        result_path("scores/{task}.csv"),
     log:
-        "logs/scores/{task}.log",
+        log_path("scores/{task}.log"),
     threads: 1
     resources:
         mem_mb=1000,

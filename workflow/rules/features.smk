@@ -7,7 +7,7 @@ rule features:
     input:
         unpack(features_input),
     output:
-        [f"results/{{dataset}}/features/{{extractor}}/layer{layer}.parquet" for layer in LAYERS],
+        [f"{RESULTS}/{{dataset}}/features/{{extractor}}/layer{layer}.parquet" for layer in LAYERS],
     params:
         extractor=lambda wildcards: config["extractors"][wildcards.extractor],
         model_config=lambda wildcards: config["models"][config["extractors"][wildcards.extractor]["model"]],
@@ -17,9 +17,9 @@ rule features:
         batch_size=config.get("features", {}).get("batch_size", 64),
         dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],
     log:
-        "logs/{dataset}/features-{extractor}.log",
+        log_path("{dataset}/features-{extractor}.log"),
     benchmark:
-        "benchmarks/{dataset}/features-{extractor}.tsv"
+        benchmark_path("{dataset}/features-{extractor}.tsv")
     threads: rule_resources("features", "threads", 2)
     resources:
         mem_mb=rule_resources("features", "mem_mb", 4000),

@@ -6,12 +6,12 @@ rule manifest:
     input:
         root=dataset_root,
     output:
-        "results/{dataset}/manifest.parquet",
+        result_path("{dataset}/manifest.parquet"),
     params:
         spec=lambda wildcards: dataset_spec(wildcards.dataset),
         tasks=lambda wildcards: {name: task for name, task in TASKS.items() if task["dataset"] == wildcards.dataset},
     log:
-        "logs/{dataset}/manifest.log",
+        log_path("{dataset}/manifest.log"),
     threads: 1
     resources:
         mem_mb=2000,

@@ -5,10 +5,10 @@
 
 rule melspec:
     input:
-        manifest="results/{dataset}/manifest.parquet",
+        manifest=result_path("{dataset}/manifest.parquet"),
     output:
-        mel="results/{dataset}/{mel}/part-{shard}.parquet",
-        rejected="results/{dataset}/{mel}/rejected-{shard}.csv",
+        mel=result_path("{dataset}/{mel}/part-{shard}.parquet"),
+        rejected=result_path("{dataset}/{mel}/rejected-{shard}.csv"),
     params:
         frontend=lambda wildcards: mel_frontend(wildcards.mel),
         excerpts=config["excerpts"],
@@ -16,9 +16,9 @@ rule melspec:
         n_shards=lambda wildcards: n_shards(wildcards.dataset),
         strict=config["fail_on_bad_audio"],
     log:
-        "logs/{dataset}/{mel}/melspec-{shard}.log",
+        log_path("{dataset}/{mel}/melspec-{shard}.log"),
     benchmark:
-        "benchmarks/{dataset}/{mel}/melspec-{shard}.tsv"
+        benchmark_path("{dataset}/{mel}/melspec-{shard}.tsv")
     threads: rule_resources("melspec", "threads", 2)
     resources:
         mem_mb=rule_resources("melspec", "mem_mb", 2000),
@@ -31,17 +31,17 @@ rule melspec:
 
 rule melspec_summary:
     input:
-        manifest="results/{dataset}/manifest.parquet",
+        manifest=result_path("{dataset}/manifest.parquet"),
         mel=lambda wildcards: mel_shards(wildcards.dataset),
         rejected=lambda wildcards: [
-            f"results/{wildcards.dataset}/mel/rejected-{shard:03d}.csv"
+            f"{RESULTS}/{wildcards.dataset}/mel/rejected-{shard:03d}.csv"
             for shard in range(n_shards(wildcards.dataset))
         ],
     output:
-        rejected="results/{dataset}/rejected.csv",
-        summary="results/{dataset}/summary.json",
+        rejected=result_path("{dataset}/rejected.csv"),
+        summary=result_path("{dataset}/summary.json"),
     log:
-        "logs/{dataset}/melspec_summary.log",
+        log_path("{dataset}/melspec_summary.log"),
     threads: 1
     resources:
         mem_mb=1000,

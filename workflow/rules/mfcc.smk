@@ -4,18 +4,18 @@
 
 rule mfcc:
     input:
-        manifest="results/{dataset}/manifest.parquet",
+        manifest=result_path("{dataset}/manifest.parquet"),
         mel=lambda wildcards: mel_shards(wildcards.dataset),
     output:
-        "results/{dataset}/features/mfcc/mfcc.parquet",
+        result_path("{dataset}/features/mfcc/mfcc.parquet"),
     params:
         frontend=config["frontend"],
         excerpts=config["excerpts"],
         audio=config.get("mfcc", {}).get("audio", "excerpt"),
     log:
-        "logs/{dataset}/mfcc.log",
+        log_path("{dataset}/mfcc.log"),
     benchmark:
-        "benchmarks/{dataset}/mfcc.tsv"
+        benchmark_path("{dataset}/mfcc.tsv")
     threads: rule_resources("mfcc", "threads", 2)
     resources:
         mem_mb=rule_resources("mfcc", "mem_mb", 2000),

@@ -10,7 +10,7 @@ rule choi2017_download:
         base_url=REPRODUCTION.get("base_url", choi2017.REPOSITORY),
         checksums=workflow.source_path("../resources/choi2017.sha256"),
     log:
-        "logs/reproduction/choi2017_download.log",
+        log_path("reproduction/choi2017_download.log"),
     threads: 1
     resources:
         mem_mb=500,
@@ -25,13 +25,13 @@ rule reproduction_cell:
     input:
         reproduction_cell_files,
     output:
-        "results/reproduction/cells/{published_task}/{feature_set}.json",
+        result_path("reproduction/cells/{published_task}/{feature_set}.json"),
     params:
         root=CHOI2017_ROOT,
     log:
-        "logs/reproduction/{published_task}/{feature_set}.log",
+        log_path("reproduction/{published_task}/{feature_set}.log"),
     benchmark:
-        "benchmarks/reproduction/{published_task}/{feature_set}.tsv"
+        benchmark_path("reproduction/{published_task}/{feature_set}.tsv")
     threads: rule_resources("reproduction", "threads", 1)
     resources:
         mem_mb=reproduction_mem_mb,
@@ -47,12 +47,12 @@ rule reproduction:
         reproduction_cells,
     output:
         report(
-            "results/reproduction/{published_task}.csv",
+            result_path("reproduction/{published_task}.csv"),
             caption="../report/reproduction.rst",
             category="Reproduction",
         ),
     log:
-        "logs/reproduction/{published_task}.log",
+        log_path("reproduction/{published_task}.log"),
     threads: 1
     resources:
         mem_mb=500,
@@ -65,11 +65,11 @@ rule reproduction:
 
 rule reproduction_summary:
     input:
-        expand("results/reproduction/{published_task}.csv", published_task=REPRODUCTION_TASKS),
+        expand(result_path("reproduction/{published_task}.csv"), published_task=REPRODUCTION_TASKS),
     output:
-        "results/reproduction/summary.csv",
+        result_path("reproduction/summary.csv"),
     log:
-        "logs/reproduction/summary.log",
+        log_path("reproduction/summary.log"),
     threads: 1
     resources:
         mem_mb=1000,
@@ -86,15 +86,15 @@ rule reproduction_features:
         ours=lambda wildcards: feature_files(wildcards.dataset, wildcards.extractor),
     output:
         table=report(
-            "results/reproduction/features/{dataset}/{extractor}.csv",
+            result_path("reproduction/features/{dataset}/{extractor}.csv"),
             caption="../report/reproduction_features.rst",
             category="Reproduction",
         ),
-        unmatched="results/reproduction/features/{dataset}/{extractor}-unmatched.csv",
+        unmatched=result_path("reproduction/features/{dataset}/{extractor}-unmatched.csv"),
     params:
         dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],
     log:
-        "logs/reproduction/features/{dataset}/{extractor}.log",
+        log_path("reproduction/features/{dataset}/{extractor}.log"),
     threads: 1
     resources:
         mem_mb=4000,

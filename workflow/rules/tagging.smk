@@ -8,13 +8,13 @@ rule tag:
         spec=lambda wildcards: model_files(wildcards.model)["spec"],
         audio=lambda wildcards: [os.path.normpath(p) for p in config["tagging"]["paths"]],
     output:
-        "results/tags/{model}.csv",
+        result_path("tags/{model}.csv"),
     params:
         paths=lambda wildcards: config["tagging"]["paths"],
         top_k=lambda wildcards: config["tagging"].get("top_k", 5),
         duration=lambda wildcards: config["tagging"].get("duration"),
     log:
-        "logs/tags/{model}.log",
+        log_path("tags/{model}.log"),
     threads: rule_resources("tag", "threads", 2)
     resources:
         mem_mb=rule_resources("tag", "mem_mb", 2000),

@@ -3,15 +3,15 @@
 
 rule train:
     input:
-        manifest=lambda wildcards: f"results/{source_dataset(wildcards.model)}/manifest.parquet",
+        manifest=lambda wildcards: f"{RESULTS}/{source_dataset(wildcards.model)}/manifest.parquet",
         mel=lambda wildcards: mel_shards(source_dataset(wildcards.model)),
     output:
-        weights="results/models/{model}/model.pt",
-        spec="results/models/{model}/model.json",
-        metrics="results/models/{model}/metrics.json",
-        history="results/models/{model}/history.csv",
+        weights=result_path("models/{model}/model.pt"),
+        spec=result_path("models/{model}/model.json"),
+        metrics=result_path("models/{model}/metrics.json"),
+        history=result_path("models/{model}/history.csv"),
         plot=report(
-            "results/models/{model}/training.png",
+            result_path("models/{model}/training.png"),
             caption="../report/training.rst",
             category="Source model",
         ),
@@ -22,9 +22,9 @@ rule train:
     wildcard_constraints:
         model="|".join(TRAINED_MODELS) or "^$",
     log:
-        "logs/models/{model}/train.log",
+        log_path("models/{model}/train.log"),
     benchmark:
-        "benchmarks/models/{model}/train.tsv"
+        benchmark_path("models/{model}/train.tsv")
     threads: rule_resources("train", "threads", 2)
     resources:
         mem_mb=rule_resources("train", "mem_mb", 4000),

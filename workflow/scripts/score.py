@@ -5,6 +5,7 @@ from mirtransfer.files import script_logging, write_json
 with script_logging(snakemake.log[0]) as log:
     result = score_feature_set(
         snakemake.input.manifest,
+        list(snakemake.input.features),
         snakemake.params.dataset,
         snakemake.wildcards.feature_set,
         dict(snakemake.params.task),
