@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import miniatures
-from mirtransfer.datasets import BALLROOM_CLASSES, EXPECTED_CLIPS, GTZAN_GENRES, build_manifest, count_warning
+from mirtransfer.datasets import (BALLROOM_CLASSES, EXPECTED_CLIPS, FAULT_FILTERED, GTZAN_GENRES, build_manifest,
+                                  count_warning)
 from mirtransfer.manifest import ManifestError, label_kind
 
 
@@ -173,6 +174,26 @@ def test_paper_tables_have_the_expected_counts():
              "gtzan_speech_music": "gtzan_speechmusic", "emomusic": "emoMusic", "jamendo_vocal": "jamendo_vd",
              "urbansound8k": "urbansound"}
     assert {kind: len(miniatures.paper_table(name)) for kind, name in files.items()} == EXPECTED_CLIPS
+
+
+def test_gtzan_fault_filtered_split_on_a_miniature_of_its_lists(tmp_path):
+    """The shipped lists are torchaudio's (443 / 197 / 290 files); a miniature of files from each
+    list, and one from none, gets those splits."""
+    from torchaudio.datasets import gtzan as torchaudio_gtzan
+
+    lists = {s: (FAULT_FILTERED / f"{s}.txt").read_text().split() for s in ("train", "valid", "test")}
+    assert {s: len(v) for s, v in lists.items()} == {"train": 443, "valid": 197, "test": 290}
+    assert lists["train"] == [f"{n}.au" for n in torchaudio_gtzan.filtered_train]
+    assert lists["valid"] == [f"{n}.au" for n in torchaudio_gtzan.filtered_valid]
+    assert lists["test"] == [f"{n}.au" for n in torchaudio_gtzan.filtered_test]
+    listed = {name for names in lists.values() for name in names}
+    left_out = next(f"{g}.{i:05d}.au" for g in GTZAN_GENRES for i in range(100) if f"{g}.{i:05d}.au" not in listed)
+    chosen = {next(n for n in names if n.startswith(genre)): split for split, names in lists.items() for genre in GTZAN_GENRES}
+    for name in [*chosen, left_out]:
+        miniatures.write_tone(tmp_path / "genres" / name.split(".")[0] / name, 0.2, 8000)
+    df = build("gtzan_genre", tmp_path, split="fault_filtered").set_index("clip_id")
+    assert {f"{c}.au": s for c, s in df["split"].dropna().items()} == chosen
+    assert pd.isna(df.loc[left_out.removesuffix(".au"), "split"])
 
 
 class _RunsCode:

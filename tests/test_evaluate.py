@@ -10,11 +10,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
-from mirtransfer import featuresets
+from mirtransfer import featuresets, summary
 from mirtransfer.errors import TaskError
-from mirtransfer.evaluate import best_index, evaluate, grid_scores, make_folds, paper_grid, score_feature_set, weighted_means
+from mirtransfer.evaluate import (best_index, evaluate, grid_scores, interval, make_folds, paper_grid, score_feature_set,
+                                  weighted_means)
 from mirtransfer.features import write_layers, write_table
-from mirtransfer.manifest import finalize, write_manifest
+from mirtransfer.manifest import finalize, read_manifest, write_manifest
 
 
 def toy(kind: str, n: int = 90, d: int = 12, seed: int = 0):
@@ -192,3 +193,55 @@ def test_score_feature_set_with_predefined_folds(scored_dataset):
     result = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", task)
     assert result["fold_sizes"] == [10, 10, 10, 10] and result["score"] > 0.8
     assert result["feature_set"] == "convnet:5" and result["metric"] == "accuracy"
+
+
+def test_interval_by_hand():
+    # Folds 0.8, 0.9, 0.7: sd 0.1; t(0.975, 2) = 4.302653 (tables): half-width 0.1 * 4.302653 / sqrt(3).
+    r = interval([0.8, 0.9, 0.7], [10, 10, 10], "classification", 0.8)
+    assert r["fold_std"] == pytest.approx(0.1)
+    assert r["ci95"] == pytest.approx([0.8 - 0.248414, 1.0], abs=1e-6)  # the upper end capped at 1
+    # One split of 100 test clips, 80 right: Wilson, z = 1.959964: centre 0.819207 / 1.038415 = 0.788902,
+    # half-width 1.959964 * sqrt(0.0016 + 0.000096037) / 1.038415 = 0.077731.
+    r = interval([0.8], [100], "classification", 0.8)
+    assert r["ci95"] == pytest.approx([0.711171, 0.866633], abs=2e-6) and r["ci95_method"] == "Wilson over test clips"
+    assert np.isnan(interval([0.5], [100], "regression", 0.5)["ci95"][0])
+
+
+def test_paired_comparisons_by_hand():
+    # McNemar, exact: 8 clips right only with a, 2 only with b: p = 2 * (1 + 10 + 45) / 1024.
+    a = {"fold_scores": [0.7], "kind": "classification", "test_clip_scores": [1] * 8 + [0] * 2 + [1] * 5}
+    b = {"fold_scores": [0.5], "kind": "classification", "test_clip_scores": [0] * 8 + [1] * 2 + [1] * 5}
+    assert summary.paired_p(a, b) == pytest.approx(112 / 1024)
+    # Paired t over folds: differences 0.1, 0.2, 0.0, 0.1: t = 0.1 / (0.08165 / 2) = 2.4495, 3 degrees of freedom,
+    # two-sided p = 0.0917 (t tables).
+    a = {"fold_scores": [0.9, 0.8, 0.7, 0.9], "kind": "classification"}
+    b = {"fold_scores": [0.8, 0.6, 0.7, 0.8], "kind": "classification"}
+    assert summary.paired_p(a, b) == pytest.approx(0.0917, abs=1e-4)
+    assert summary.paired_p(a, a) == 1.0
+
+
+def test_selection_on_a_valid_split(scored_dataset):
+    """train_test with valid_splits: the candidate best on (train -> valid) is scored on (train -> test)."""
+    root, _ = scored_dataset
+    manifest, _ = read_manifest(root / "results/toy/manifest.parquet")
+    ids, X, _ = featuresets.load(tables(root, "convnet:5"))
+    y = manifest.set_index("clip_id").loc[ids, "label"].to_numpy().astype(str)
+    train, valid, test = np.arange(0, 20), np.arange(20, 30), np.arange(30, 40)
+    result = evaluate(X, y, [(train, test)], "classification", selection=(train, valid))
+    candidates, on_valid = grid_scores(X, y, [(train, valid)], "classification")
+    best = candidates[int(np.argmax(on_valid[:, 0]))]
+    _, on_test = grid_scores(X, y, [(train, test)], "classification", candidates=[best])
+    assert result["mode"] == "valid" and result["best_params"] == best.params()
+    assert result["score"] == on_test[0, 0] and result["selection_score"] == on_valid.max()
+
+
+def test_single_split_cell_holds_its_clip_scores(scored_dataset):
+    root, _ = scored_dataset
+    task = {"dataset": "toy", "target": "label", "kind": "classification", "protocol": "predefined_folds"}
+    cell = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", task)
+    assert cell["ci95_method"] == "t over folds" and cell["ci95"][0] < cell["score"] <= cell["ci95"][1]
+    manifest, _ = read_manifest(root / "results/toy/manifest.parquet")
+    ids, X, _ = featuresets.load(tables(root, "convnet:5"))
+    y = manifest.set_index("clip_id").loc[ids, "label"].to_numpy().astype(str)
+    one = evaluate(X, y, [(np.arange(30), np.arange(30, 40))], "classification")
+    assert np.mean(one["test_clip_scores"]) == pytest.approx(one["score"]) and len(one["test_clip_scores"]) == 10

@@ -67,8 +67,10 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_jobs(result.stdout + result.stderr)
     counts = Counter(rule for rule, _ in jobs)
-    # 7 tasks x (5 extractors x 31 layer combinations + mfcc + mfcc+choi2017_paper:12345)
-    assert counts["score"] == 7 * (5 * 31 + 2)
+    # 8 tasks (the paper's 7 and fault-filtered GTZAN) x (5 extractors x 31 layer combinations + mfcc +
+    # mfcc+choi2017_paper:12345)
+    assert counts["score"] == 8 * (5 * 31 + 2)
+    assert "results/scores/gtzan_genre_filtered/choi2017_paper:12345.json" in result.stdout
     assert counts["train"] == 1 and counts["features"] == 6 * 5 and counts["mfcc"] == 6
     # the paper's network, as the authors ran it and batch-independent, against data_feats
     assert counts["reproduction_features"] == 6 * 2 and counts["choi2017_convert"] == 2

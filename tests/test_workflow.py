@@ -213,6 +213,11 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5, paper_hdf5):
     scores = pd.read_csv(tmp_path / "results" / "summary" / "scores.csv")
     assert len(scores) == 21 and set(scores["task"]) == {"genre", "voice", "tempo"}
     assert scores.loc[scores["task"] != "tempo", "score"].between(0, 1).all()
+    # Every cell has its 95% interval and its paired comparisons with the task's best and with mfcc.
+    assert (scores["ci95_low"] <= scores["score"]).all() and (scores["score"] <= scores["ci95_high"]).all()
+    best = scores.loc[scores.groupby("task")["score"].idxmax()]
+    assert (best["p_vs_best"] == 1.0).all() and not best["distinguishable_from_best"].any()
+    assert scores["p_vs_mfcc"].between(0, 1).all() and (scores.loc[scores["feature_set"] == "mfcc", "diff_vs_mfcc"] == 0).all()
     figures = sorted(p.name for p in (tmp_path / "results" / "summary" / "figures").glob("*.png"))
     assert figures == ["layers_choi2017.png", "layers_choi2017_paper.png", "layers_convnet.png", "layers_random.png",
                        "scores_genre.png", "scores_tempo.png", "scores_voice.png"]

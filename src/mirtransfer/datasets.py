@@ -69,6 +69,8 @@ GTZAN_GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "met
 # MagnaTagATune's standard split by the first character of the mp3 sub-folder.
 MTAT_SPLIT = {**{c: "train" for c in "0123456789ab"}, "c": "valid", **{c: "test" for c in "def"}}
 SPLITS = ("train", "valid", "test")
+# The fault-filtered GTZAN split's file lists (data/gtzan_fault_filtered/README.md).
+FAULT_FILTERED = Path(__file__).parent / "data" / "gtzan_fault_filtered"
 
 
 def _audio_files(folder: Path) -> list[Path]:
@@ -280,12 +282,17 @@ def ballroom_extended(root: Path, **_: Any) -> pd.DataFrame:
     return folder_per_class(root, classes=BALLROOM_CLASSES)
 
 
-def gtzan_genre(root: Path, split_files: dict[str, str] | None = None, **_: Any) -> pd.DataFrame:
+def gtzan_genre(root: Path, split_files: dict[str, str] | None = None, split: str = "none", **_: Any) -> pd.DataFrame:
     """GTZAN genre: ``genres/<genre>/<genre>.000NN.au`` (root: the folder holding ``genres/``).
 
-    split_files ({train, valid, test}: lists of file names) adds the fault-filtered split;
-    clips it leaves out get no split.
+    split 'fault_filtered' adds the fault-filtered split (Kereliuk, Sturm and Larsen 2015:
+    443 train, 197 valid, 290 test; the lists ship with the package), or split_files
+    ({train, valid, test}: lists of file names) another; clips a split leaves out get none.
     """
+    if split == "fault_filtered":
+        split_files = {s: str(FAULT_FILTERED / f"{s}.txt") for s in SPLITS}
+    elif split != "none":
+        raise ManifestError(f"gtzan_genre split {split!r}: use 'fault_filtered' or 'none' (or split_files)")
     genres = _require(root / "genres", "GTZAN folder 'genres'", "the root must hold genres/<genre>/*.au")
     df = folder_per_class(genres, classes=GTZAN_GENRES)
     df["path"] = "genres/" + df["path"]

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn import config_context
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
@@ -308,16 +309,67 @@ def best_index(table: np.ndarray, folds: list[Fold]) -> int:
     return int(np.nanargmax(weighted_means(table, folds)))
 
 
+def interval(fold_scores: list[float], fold_sizes: list[int], kind: str, score: float) -> dict[str, Any]:
+    """The spread of a score and a 95% interval around it.
+
+    Several folds: the folds' standard deviation (ddof 1) and score +- t(0.975, k-1) * sd / sqrt(k),
+    a rough interval, since folds share training clips. One split: for accuracy the Wilson
+    interval over its test clips; for R² none. Capped at 1, the metrics' maximum.
+    """
+    k = len(fold_scores)
+    if k >= 2:
+        sd = float(np.std(fold_scores, ddof=1))
+        half = float(stats.t.ppf(0.975, k - 1)) * sd / np.sqrt(k)
+        return {"fold_std": sd, "ci95": [score - half, min(score + half, 1.0)], "ci95_method": "t over folds"}
+    if kind == "classification":
+        n, z = fold_sizes[0], float(stats.norm.ppf(0.975))
+        centre = (score + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(score * (1 - score) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return {"fold_std": float("nan"), "ci95": [centre - half, centre + half], "ci95_method": "Wilson over test clips"}
+    return {"fold_std": float("nan"), "ci95": [float("nan"), float("nan")], "ci95_method": "none (one split, R2)"}
+
+
+def test_clip_scores(X: np.ndarray, y: np.ndarray, fold: Fold, kind: str, candidate: Candidate) -> list[float]:
+    """Per test clip of one split: 1/0 correct (classification) or the squared error (regression) of
+    the candidate fitted on the split's training clips (the same kernels as the grid)."""
+    X = np.asarray(X, dtype=np.float64)
+    full = None if candidate.scale else _bases(X, X, {candidate.kernel})
+    k_tr, k_te = (_kernel(candidate.gamma, b, X.shape[1])
+                  for b in _fold_bases(X, fold, candidate.scale, {candidate.kernel}, full)[candidate.kernel])
+    train, test = fold
+    estimator = SVC if kind == "classification" else SVR
+    predicted = estimator(kernel="precomputed", C=candidate.C).fit(k_tr, y[train]).predict(k_te)
+    if kind == "classification":
+        return (predicted == y[test]).astype(float).tolist()
+    return ((predicted - y[test]) ** 2).tolist()
+
+
 def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode: str = "paper",
-             inner_folds: int = 5, n_jobs: int = 1, scaling: tuple[bool, ...] = (False, True)) -> dict[str, Any]:
-    """Score one feature set; the result holds the score, per-fold scores, best parameters and timings."""
+             inner_folds: int = 5, n_jobs: int = 1, scaling: tuple[bool, ...] = (False, True),
+             selection: Fold | None = None) -> dict[str, Any]:
+    """Score one feature set; the result holds the score, per-fold scores, best parameters and timings.
+
+    selection: a (train, valid) split to choose the candidate on, which is then trained on
+    each fold's training clips and scored on its test clips (mode 'valid'); without it,
+    ``mode`` chooses: 'paper' (on the reported folds) or 'nested' (on inner folds).
+    """
     t0 = time.perf_counter()
-    if mode == "paper":
+    if selection is not None:
+        candidates, table = grid_scores(X, y, [selection], kind, n_jobs, scaling=scaling)
+        best = best_index(table, [selection])
+        chosen = [candidates[best]]
+        _, outer = grid_scores(X, y, folds, kind, n_jobs, candidates=chosen)
+        result = {"score": float(weighted_means(outer, folds)[0]), "fold_scores": outer[0].tolist(),
+                  "best_params": chosen[0].params(), "selection_score": float(table[best, 0])}
+        fits = [table.size + outer.size, table.size + outer.size]
+        mode = "valid"
+    elif mode == "paper":
         candidates, table = grid_scores(X, y, folds, kind, n_jobs, scaling=scaling, prune=True)
         best = best_index(table, folds)
         result = {"score": float(weighted_means(table, folds)[best]), "fold_scores": table[best].tolist(),
                   "best_params": candidates[best].params()}
         fits = [int(np.isfinite(table).sum()), table.size]
+        chosen = [candidates[best]]
     elif mode == "nested":
         fold_scores, params, fits = [], [], [0, 0]
         for train, test in folds:
@@ -327,11 +379,15 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
             _, outer = grid_scores(X, y, [(train, test)], kind, 1, candidates=[best])
             fold_scores.append(float(outer[0, 0]))
             params.append(best.params())
+            chosen = [best]
             fits = [fits[0] + int(np.isfinite(table).sum()) + 1, fits[1] + table.size + 1]
         score = weighted_means(np.array([fold_scores]), folds)[0]
         result = {"score": float(score), "fold_scores": fold_scores, "best_params": params}
     else:
         raise ValueError(f"mode must be 'paper' or 'nested', not {mode!r}")
+    result.update(interval(result["fold_scores"], [len(te) for _, te in folds], kind, result["score"]))
+    if len(folds) == 1:  # for paired comparisons over clips (McNemar, paired t) between feature sets
+        result["test_clip_scores"] = test_clip_scores(X, y, folds[0], kind, chosen[0])
     result.update({
         "mode": mode, "kind": kind, "metric": "accuracy" if kind == "classification" else "r2",
         "n_clips": int(len(y)), "n_features": int(X.shape[1]), "fold_sizes": [int(len(te)) for _, te in folds],
@@ -372,6 +428,14 @@ def score_feature_set(
         train_splits=tuple(task.get("train_splits", ("train", "valid"))),
         test_splits=tuple(task.get("test_splits", ("test",))),
     )
-    result = evaluate(X, y, folds, task["kind"], mode=mode, inner_folds=inner_folds, n_jobs=n_jobs, scaling=scaling)
+    selection = None
+    if task.get("valid_splits"):
+        if task["protocol"] != "train_test":
+            raise TaskError(f"valid_splits goes with protocol train_test, not {task['protocol']!r}")
+        (selection,) = make_folds("train_test", task["kind"], y, split=rows["split"].to_numpy(),
+                                  train_splits=tuple(task.get("train_splits", ("train", "valid"))),
+                                  test_splits=tuple(task["valid_splits"]))
+    result = evaluate(X, y, folds, task["kind"], mode=mode, inner_folds=inner_folds, n_jobs=n_jobs, scaling=scaling,
+                      selection=selection)
     result.update({"dataset": dataset, "feature_set": feature_set, "task": task})
     return result

@@ -1,4 +1,12 @@
-"""Tables and figures from the score files: one row per (task, feature set)."""
+"""Tables and figures from the score files: one row per (task, feature set).
+
+Besides each score and its 95% interval (from the cell), every feature set of a task is
+compared with the task's best and with ``mfcc``, paired over the same folds (a paired
+t-test on the fold scores) or, for a single train/test split, over the same test clips
+(McNemar's exact test for accuracy, a paired t-test on squared errors for R²). Folds share
+training clips, so the fold test is optimistic about differences; with few folds it has
+little power. A p-value of 0.05 or more reads "not distinguishable", not "equal".
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,54 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from mirtransfer.files import atomic_path
 from mirtransfer.featuresets import layer_combinations, parse
+
+
+ALPHA = 0.05
+
+
+def paired_p(a: dict, b: dict) -> float:
+    """Two-sided p-value of the difference between two cells of one task (see the module's docstring)."""
+    if len(a["fold_scores"]) != len(b["fold_scores"]):
+        return float("nan")
+    if len(a["fold_scores"]) >= 2:
+        x, y = np.asarray(a["fold_scores"]), np.asarray(b["fold_scores"])
+    else:
+        x, y = np.asarray(a.get("test_clip_scores", [])), np.asarray(b.get("test_clip_scores", []))
+        if len(x) != len(y) or not len(x):
+            return float("nan")
+        if a["kind"] == "classification":
+            only_a, only_b = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
+            return 1.0 if only_a + only_b == 0 else float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    d = x - y
+    if not d.any():
+        return 1.0
+    if np.std(d) == 0:  # the same nonzero difference everywhere
+        return 0.0
+    return float(stats.ttest_rel(x, y).pvalue)
+
+
+def compare(df: pd.DataFrame, cells: list[dict]) -> pd.DataFrame:
+    """Add p_vs_best, distinguishable_from_best, diff_vs_mfcc and p_vs_mfcc to the rows of ``df``
+    (one per cell of ``cells``, same order)."""
+    df = df.copy()
+    df["p_vs_best"] = df["distinguishable_from_best"] = df["diff_vs_mfcc"] = df["p_vs_mfcc"] = np.nan
+    df["distinguishable_from_best"] = df["distinguishable_from_best"].astype(object)
+    for task, rows in df.groupby("task").groups.items():
+        rows = list(rows)
+        best = rows[int(np.argmax(df.loc[rows, "score"].to_numpy()))]
+        mfcc = [r for r in rows if df.at[r, "feature_set"] == "mfcc"]
+        for r in rows:
+            p = 1.0 if r == best else paired_p(cells[r], cells[best])
+            df.at[r, "p_vs_best"] = p
+            df.at[r, "distinguishable_from_best"] = bool(p < ALPHA) if np.isfinite(p) else None
+            if mfcc:
+                df.at[r, "diff_vs_mfcc"] = df.at[r, "score"] - df.at[mfcc[0], "score"]
+                df.at[r, "p_vs_mfcc"] = 1.0 if r == mfcc[0] else paired_p(cells[r], cells[mfcc[0]])
+    return df
 
 
 def collect(paths: list[str | Path], published: dict[str, float] | None = None) -> pd.DataFrame:
@@ -18,9 +71,10 @@ def collect(paths: list[str | Path], published: dict[str, float] | None = None) 
     published: '<task>/<feature set>' -> the paper's score for that cell; with it, the
     columns ``published`` and ``published_diff`` (score - published) are added.
     """
-    rows = []
+    rows, cells = [], []
     for path in paths:
         r = json.loads(Path(path).read_text())
+        cells.append(r)
         parts = parse(r["feature_set"])
         rows.append({
             "task": Path(path).parent.name,
@@ -30,12 +84,14 @@ def collect(paths: list[str | Path], published: dict[str, float] | None = None) 
             "score": r["score"],
             "metric": r["metric"],
             "mode": r["mode"],
-            "fold_std": float(np.std(r["fold_scores"])) if len(r["fold_scores"]) > 1 else float("nan"),
+            "fold_std": r["fold_std"],
+            "ci95_low": r["ci95"][0],
+            "ci95_high": r["ci95"][1],
             "n_clips": r["n_clips"],
             "n_features": r["n_features"],
             "seconds": round(r["seconds"], 2),
         })
-    df = pd.DataFrame(rows)
+    df = compare(pd.DataFrame(rows), cells)
     if published is not None:
         df["published"] = [published.get(f"{t}/{f}", np.nan) for t, f in zip(df["task"], df["feature_set"])]
         df["published_diff"] = df["score"] - df["published"]
@@ -86,7 +142,9 @@ def plot_task(scores: pd.DataFrame, task: str, path: str | Path) -> None:
     for g, group in enumerate(groups):
         part = df[df["group"] == group]
         xs = np.arange(x, x + len(part))
-        ax.bar(xs, part["score"], color=colors[g % len(colors)], label=group, width=0.8)
+        errors = np.array([part["score"] - part["ci95_low"], part["ci95_high"] - part["score"]])
+        ax.bar(xs, part["score"], color=colors[g % len(colors)], label=group, width=0.8,
+               yerr=np.nan_to_num(np.clip(errors, 0, None)), error_kw={"elinewidth": 0.6, "capsize": 1.5})
         ticks += list(xs)
         labels += [layers or group for layers in part["layers"]]
         x += len(part) + 1
@@ -94,7 +152,7 @@ def plot_task(scores: pd.DataFrame, task: str, path: str | Path) -> None:
     low = min(0.0, float(df["score"].min()))
     ax.set_ylim(low, max(1.0, float(df["score"].max())))
     ax.set_ylabel(df["metric"].iloc[0])
-    ax.set_title(f"{task}: score per feature set (layers under each bar)")
+    ax.set_title(f"{task}: score per feature set (layers under each bar; whiskers: 95% interval)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -108,6 +166,7 @@ def plot_heatmap(scores: pd.DataFrame, group: str, path: str | Path) -> None:
     df = scores[scores["group"] == group]
     order = [c for c in layer_combinations() if c in set(df["layers"])]
     wide = df.pivot(index="layers", columns="task", values="score").reindex(order)
+    same = df.pivot(index="layers", columns="task", values="distinguishable_from_best").reindex(order)
     fig, ax = plt.subplots(figsize=(1.1 * wide.shape[1] + 2.5, 0.22 * len(order) + 1.5))
     # Colour by rank within each task, so tasks with different metrics share a scale.
     ranked = wide.rank(pct=True)
@@ -117,10 +176,13 @@ def plot_heatmap(scores: pd.DataFrame, group: str, path: str | Path) -> None:
             v = wide.iat[i, j]
             if pd.notna(v):
                 best = v == wide.iloc[:, j].max()
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="red" if best else "white")
+                tied = same.iat[i, j] is False  # not distinguishable from the best at 5%
+                colour = "red" if best else ("orange" if tied else "white")
+                ax.text(j, i, f"{v:.2f}" + ("*" if tied else ""), ha="center", va="center", fontsize=6, color=colour)
     ax.set_xticks(range(wide.shape[1]), wide.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(order)), order, fontsize=7)
-    ax.set_title(f"{group}: score by layer combination (colour: rank within task; red: best)", fontsize=9)
+    ax.set_title(f"{group}: score by layer combination (colour: rank within task; red: best;\n"
+                 "orange*: not distinguishable from the task's best at 5%, paired over folds or clips)", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
