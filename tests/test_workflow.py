@@ -250,7 +250,7 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5, paper_hdf5):
 
     # One task's table.
     assert run_snakemake(tmp_path, "--cores", "1", "results/scores/genre.csv").returncode == 0
-    assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 6
+    assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 7
 
     # One score cell rebuilds alone.
     cell = "results/scores/genre/convnet:5.json"
