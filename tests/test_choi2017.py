@@ -122,7 +122,7 @@ def test_convert_file_checks_sha256_and_duration(hdf5, tmp_path):
         convert_file(hdf5, weights, spec, expected_sha256="0" * 64)
     assert not weights.exists() and not spec.exists()
     with pytest.raises(ValueError, match=f"at least {MIN_FEATURE_SECONDS} s"):
-        frontend(6.0)
+        frontend("choi2017", 6.0)
     convert_file(hdf5, weights, spec, duration=7.0)
     model = load_model(weights, spec)
     assert model.spec.frontend.duration == 7.0 and model.spec.source["type"] == "choi2017"
@@ -145,7 +145,7 @@ def test_tagging_files_and_folders(hdf5, tmp_path):
     assert good.set_index(good["path"].map(lambda p: Path(p).name))["padded"].groupby(level=0).first().to_dict() == {
         "a.wav": True, "b.flac": True}  # a.wav: 30 s, so its second excerpt (1 s of audio) is padded
     assert "not decodable" in table.loc[table["path"].str.endswith("broken.wav"), "error"].item()
-    model.spec.frontend = frontend(8.0)
+    model.spec.frontend = frontend("choi2017", 8.0)
     with pytest.raises(ValueError, match=r"tag head needs excerpts of at least 27.286 s \(1280 frames\)"):
         tag_files(model, [tmp_path / "songs" / "a.wav"])
 

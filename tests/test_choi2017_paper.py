@@ -19,7 +19,7 @@ import torch
 
 from choi2017_paper_reference import reference_forward
 from mirtransfer.choi2017 import (MIN_PAPER_SECONDS, MSD_TOP50, PAPER_FRONTEND, NotChoi2017Model, convert_file,
-                                  convert_paper, paper_frontend)
+                                  convert_paper, frontend)
 from mirtransfer.features import extract, read_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
 from mirtransfer.melspec import MelExtractor
@@ -142,9 +142,9 @@ def test_convert_file_and_refusals(paper_hdf5, choi2017_hdf5, tmp_path):
     convert_file(paper_hdf5, weights, spec, kind="choi2017_paper", expected_sha256=None, duration=28.0)
     loaded = load_model(weights, spec)
     assert loaded.spec.batch_statistics and loaded.spec.db_range == 80.0 and loaded.spec.tags == MSD_TOP50
-    assert loaded.spec.frontend == paper_frontend(28.0) and loaded.spec.source["type"] == "choi2017_paper"
+    assert loaded.spec.frontend == frontend("choi2017_paper", 28.0) and loaded.spec.source["type"] == "choi2017_paper"
     with pytest.raises(ValueError, match=f"at least {MIN_PAPER_SECONDS} s"):
-        paper_frontend(27.0)
+        frontend("choi2017_paper", 27.0)
     truncated = paper_hdf5.with_name("weights_layer2_theano.hdf5")
     for wrong, message in [(choi2017_hdf5, "layer groups .* are not those of the paper's convnet"),
                            (truncated, "holds blocks 1-3 only .* use weights_theano.hdf5")]:

@@ -114,12 +114,25 @@ def _check_kernels(path: Path, frontend: FrontEnd, real: h5py.Dataset, imag: h5p
             raise NotChoi2017Model(f"{path}: its {name} differ from the re-implemented front end")
 
 
-def frontend(duration: float = FRONTEND.duration) -> FrontEnd:
-    """The model's front end with another excerpt duration (at least MIN_FEATURE_SECONDS)."""
-    if duration < MIN_FEATURE_SECONDS:
-        raise ValueError(f"the authors' convnet needs excerpts of at least {MIN_FEATURE_SECONDS} s "
-                         f"({_MIN_FRAMES_FEATURES} frames) for its five layer features, not {duration} s")
-    return from_config({"preset": "choi2017", "duration": duration})
+def frontend(kind: str = "choi2017", duration: float = FRONTEND.duration) -> FrontEnd:
+    """A converted model's front end (``kind``: choi2017 or choi2017_paper) with another excerpt
+    duration, at least what the model needs (MIN_FEATURE_SECONDS, MIN_PAPER_SECONDS)."""
+    seconds, frames, needs = {
+        "choi2017": (MIN_FEATURE_SECONDS, _MIN_FRAMES_FEATURES, "its five (pre-pool) layer features"),
+        "choi2017_paper": (MIN_PAPER_SECONDS, _MIN_FRAMES_TAGS, "its five layer features and its tags"),
+    }[kind]
+    if duration < seconds:
+        raise ValueError(f"the {kind} convnet needs excerpts of at least {seconds} s ({frames} frames) for {needs}, "
+                         f"not {duration} s")
+    return from_config({"preset": kind, "duration": duration})
+
+
+def _open(path: Path) -> h5py.File:
+    """The HDF5 file, or NotChoi2017Model in one line."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise NotChoi2017Model(f"{path}: not a readable HDF5 file ({err})") from err
 
 
 def convert(path: str | Path, duration: float = FRONTEND.duration) -> ConvNet:
@@ -128,12 +141,8 @@ def convert(path: str | Path, duration: float = FRONTEND.duration) -> ConvNet:
     duration: the excerpt length (seconds) recorded in the model's front end.
     """
     path = Path(path)
-    excerpt = frontend(duration)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise NotChoi2017Model(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
+    excerpt = frontend("choi2017", duration)
+    with _open(path) as f:
         layers = _layers(path, f)
         w = f["model_weights"]
         _check_frontend(path, layers, w["melgram/melgram"])
@@ -163,14 +172,6 @@ def convert(path: str | Path, duration: float = FRONTEND.duration) -> ConvNet:
     return model.eval()
 
 
-def paper_frontend(duration: float = PAPER_FRONTEND.duration) -> FrontEnd:
-    """The paper network's front end with another excerpt duration (at least MIN_PAPER_SECONDS)."""
-    if duration < MIN_PAPER_SECONDS:
-        raise ValueError(f"the paper's convnet needs excerpts of at least {MIN_PAPER_SECONDS} s ({_MIN_FRAMES_TAGS} "
-                         f"frames) for its five layer features and its tags, not {duration} s")
-    return from_config({"preset": "choi2017_paper", "duration": duration})
-
-
 def convert_paper(path: str | Path, duration: float = PAPER_FRONTEND.duration) -> ConvNet:
     """Read the paper's Keras-1/Theano weights (``weights_theano.hdf5``) and return the equivalent ConvNet.
 
@@ -179,12 +180,8 @@ def convert_paper(path: str | Path, duration: float = PAPER_FRONTEND.duration) -
     (the stored running mean and std, 0 and 1, were never used).
     """
     path = Path(path)
-    excerpt = paper_frontend(duration)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise NotChoi2017Model(f"{path}: not a readable HDF5 file ({err})") from err
-    with f:
+    excerpt = frontend("choi2017_paper", duration)
+    with _open(path) as f:
         groups = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("layer_names", [])]
         if groups != _PAPER_GROUPS:
             raise NotChoi2017Model(f"{path}: layer groups {groups} are not those of the paper's convnet "
