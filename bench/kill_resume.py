@@ -1,10 +1,10 @@
 """Kill the workflow at three points (spectrograms, training, scores), resume, and compare with an
 uninterrupted run of the same narrowed demo config.
 
-Run by hand: ``.venv/bin/python bench/kill_resume.py [--workdir DIR]``. Each kill is a SIGKILL of
-Snakemake's whole process group (as a lost node or ``kill -9`` would); each resume is
-``snakemake --unlock`` then the same command. Prints what each resume reran and whether the final
-outputs equal the uninterrupted run's.
+Run by hand: ``.venv/bin/python bench/kill_resume.py [--workdir DIR]``. Each point is a run of its
+own, from scratch: killed (SIGKILL of Snakemake's whole process group, as a lost node or
+``kill -9`` would) while a job of that stage runs, then ``snakemake --unlock`` and the same
+command again. Prints what each resume reran and whether its outputs equal the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2"]
 # Kill when this file appears (relative to the workdir): a job of that stage is running.
 KILL_POINTS = [
-    ("spectrograms", "logs/demo_voice/mel/melspec-000.log"),
-    ("training", "results/models/convnet/checkpoint.pt"),
-    ("scores", "logs/scores/genre/convnet:12345.log"),
+    ("spectrograms", "logs/demo_tags/mel/melspec-000.log", 1.0),
+    ("training", "results/models/convnet/checkpoint.pt", 0.0),  # after its first epoch
+    ("scores", "logs/scores/genre/convnet:12345.log", 0.5),
 ]
 
 
@@ -37,7 +37,7 @@ def write_config(workdir: Path) -> None:
     config.update(
         frontend={**config["frontend"], "duration": 2.0},
         demo={"root": "resources/demo", "seed": 5, "n_source": 80, "n_target": 40, "clip_seconds": 2.0},
-        models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 4, "patience": 4, "batch_size": 8}},
+        models={"convnet": {"dataset": "demo_tags", "n_tags": 12, "epochs": 8, "patience": 8, "batch_size": 8}},
         extractors={"convnet": {"model": "convnet", "weights": "trained"},
                     "random": {"model": "convnet", "weights": "random", "seed": 1}},
         evaluation={"mode": "paper", "feature_sets": ["convnet:12345", "convnet:5", "random:12345", "mfcc"]},
@@ -47,8 +47,8 @@ def write_config(workdir: Path) -> None:
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def run(workdir: Path, kill_when: str | None = None) -> tuple[str, float]:
-    """Run the workflow; with kill_when, SIGKILL its process group once that file exists."""
+def run(workdir: Path, kill_when: str | None = None, delay: float = 0.0) -> tuple[str, float]:
+    """Run the workflow; with kill_when, SIGKILL its process group ``delay`` s after that file appears."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([*SNAKEMAKE, "--directory", str(workdir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -56,8 +56,10 @@ def run(workdir: Path, kill_when: str | None = None) -> tuple[str, float]:
         out, _ = proc.communicate()
         return out, time.perf_counter() - t0
     while proc.poll() is None and not (workdir / kill_when).exists():
-        time.sleep(0.2)
-    time.sleep(1.0)  # let the job get going
+        time.sleep(0.05)
+    time.sleep(delay)
+    if proc.poll() is not None:
+        raise RuntimeError(f"the run ended before {kill_when} appeared: no kill")
     os.killpg(proc.pid, signal.SIGKILL)
     out, _ = proc.communicate()
     return out, time.perf_counter() - t0
@@ -73,32 +75,39 @@ def jobs(output: str) -> dict[str, int]:
     return counts
 
 
+def same_outputs(full: Path, cut: Path) -> str:
+    """Scores, model weights and leftovers of a resumed run against the uninterrupted one."""
+    a = pd.read_csv(full / "results/summary/scores.csv").set_index(["task", "feature_set"])["score"]
+    b = pd.read_csv(cut / "results/summary/scores.csv").set_index(["task", "feature_set"])["score"].reindex(a.index)
+    wa = torch.load(full / "results/models/convnet/model.pt", weights_only=True)
+    wb = torch.load(cut / "results/models/convnet/model.pt", weights_only=True)
+    stale = [p.name for p in cut.rglob(".*.tmp-*")]
+    return (f"scores equal: {a.equals(b)} ({len(a)} cells, max |diff| {(a - b).abs().max():.1e}); model weights "
+            f"equal: {all(torch.equal(wa[k], wb[k]) for k in wa)}; checkpoint left: "
+            f"{(cut / 'results/models/convnet/checkpoint.pt').exists()}; stale temporaries: {stale}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="kill_resume_"))
-    full, cut = base / "uninterrupted", base / "killed"
-    for d in (full, cut):
-        write_config(d)
+    full = base / "uninterrupted"
+    write_config(full)
     _, seconds = run(full)
     print(f"uninterrupted run: {seconds:.0f} s")
-    for stage, marker in KILL_POINTS:
-        _, seconds = run(cut, kill_when=marker)
+    for stage, marker, delay in KILL_POINTS:
+        cut = base / f"killed-during-{stage}"
+        write_config(cut)
+        _, seconds = run(cut, kill_when=marker, delay=delay)
         unlock = subprocess.run([*SNAKEMAKE, "--directory", str(cut), "--unlock"], capture_output=True, text=True)
         dry = subprocess.run([*SNAKEMAKE, "--directory", str(cut), "-n"], capture_output=True, text=True)
-        print(f"killed during {stage} after {seconds:.0f} s; unlock rc {unlock.returncode}; "
-              f"the rerun plans {jobs(dry.stdout + dry.stderr)}")
-    out, seconds = run(cut)
-    print(f"final resume: {seconds:.0f} s, rc-equivalent: {'Nothing to be done' not in out}")
-    a = pd.read_csv(full / "results/summary/scores.csv").set_index(["task", "feature_set"])["score"]
-    b = pd.read_csv(cut / "results/summary/scores.csv").set_index(["task", "feature_set"])["score"]
-    wa = torch.load(full / "results/models/convnet/model.pt", weights_only=True)
-    wb = torch.load(cut / "results/models/convnet/model.pt", weights_only=True)
-    stale = [str(p) for p in cut.rglob(".*.tmp-*")]
-    print(f"scores equal: {a.equals(b.reindex(a.index))} ({len(a)} cells, max |diff| {(a - b.reindex(a.index)).abs().max():.2e})")
-    print(f"model weights equal: {all(torch.equal(wa[k], wb[k]) for k in wa)}")
-    print(f"checkpoint left: {(cut / 'results/models/convnet/checkpoint.pt').exists()}; stale temporaries: {stale}")
+        planned = jobs(dry.stdout + dry.stderr)
+        out, rerun = run(cut)
+        resumed = "resumed from" in (cut / "logs/models/convnet/train.log").read_text()
+        print(f"killed during {stage} after {seconds:.0f} s; unlock rc {unlock.returncode}; the resume reran "
+              f"{planned} in {rerun:.0f} s{' (training resumed from its checkpoint)' if resumed else ''}; "
+              f"{same_outputs(full, cut)}")
 
 
 if __name__ == "__main__":
