@@ -176,7 +176,7 @@ def plot_heatmap(scores: pd.DataFrame, group: str, path: str | Path) -> None:
             v = wide.iat[i, j]
             if pd.notna(v):
                 best = v == wide.iloc[:, j].max()
-                tied = same.iat[i, j] is False  # not distinguishable from the best at 5%
+                tied = not best and same.iat[i, j] is False  # not distinguishable from the best at 5%
                 colour = "red" if best else ("orange" if tied else "white")
                 ax.text(j, i, f"{v:.2f}" + ("*" if tied else ""), ha="center", va="center", fontsize=6, color=colour)
     ax.set_xticks(range(wide.shape[1]), wide.columns, rotation=30, ha="right", fontsize=8)

@@ -31,7 +31,10 @@ memory=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node")
 node=$(sed "s/RealMemory=[0-9]*/RealMemory=$((memory * 9 / 10))/" <<<"$node")
 
 # The plugin strips SLURM_* variables (SLURM_CONF included) from its job steps: the
-# config must be at the default path.
+# config must be at the default path. Configs already there are kept aside for stop_slurm.sh.
+for conf in slurm.conf gres.conf; do
+    [[ -f /etc/slurm/$conf ]] && cp -p "/etc/slurm/$conf" "$state/$conf.before"
+done
 cat >/etc/slurm/slurm.conf <<CONF
 ClusterName=mirtransfer-test
 SlurmctldHost=$host
