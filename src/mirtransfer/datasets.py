@@ -431,12 +431,10 @@ def authors_clip_ids(kind: str, table: pd.DataFrame) -> list[str]:
     builder gives the same file or segment.
     """
     paths = table["filepath"].map(PurePosixPath)
-    if kind == "ballroom_extended":  # ballroom_extended_2016/<Class>/<id>.mp3
+    if kind in ("ballroom_extended", "gtzan_speech_music"):  # .../<Class or music_wav|speech_wav>/<name>.<ext>
         ids = [str(PurePosixPath(*p.parts[-2:]).with_suffix("")) for p in paths]
     elif kind == "gtzan_genre":  # gtzan_genre/genres/<genre>/<genre>.000NN.au
         ids = [p.stem for p in paths]
-    elif kind == "gtzan_speech_music":  # .../music_speech/<music_wav|speech_wav>/<name>.wav
-        ids = [str(PurePosixPath(*p.parts[-2:]).with_suffix("")) for p in paths]
     elif kind == "emomusic":
         ids = [f"{int(i):04d}" for i in table["id"]]
     elif kind in ("jamendo_vocal", "urbansound8k"):  # <track>_<segment>, <slice name>

@@ -34,12 +34,10 @@ NORMALISATION_TEXT = {
     "model": "the model's own batch-norm statistics",
     "dataset": "batch-norm statistics of the whole dataset, dB relative to each clip's maximum; "
                "no clip depends on the others",
-    "batch": "batch-norm statistics and dB maximum of consecutive batches of {} clips in table order, as the "
+    "batch": "batch-norm statistics and dB maximum of consecutive batches of {} clips (batch_order), as the "
              "authors ran their network; a clip's features depend on the other clips of its batch",
 }
-
-
-NORMALISATIONS = ("model", "dataset", "batch")
+NORMALISATIONS = tuple(NORMALISATION_TEXT)
 
 
 def _chunk_features(
@@ -118,7 +116,7 @@ def layer_features(
             ids += chunk_ids
     per_row = [np.concatenate(s) for s in sums]
     # Mean over each clip's excerpts, clips in table order.
-    clips = pd.unique(table.index()["clip_id"]) if order is not None else pd.unique(pd.Series(ids))
+    clips = pd.unique(table.index()["clip_id"])
     codes = pd.Index(clips).get_indexer(ids)
     counts = np.bincount(codes, minlength=len(clips)).astype(np.float32)[:, None]
     means = []

@@ -32,6 +32,7 @@ from mirtransfer.frontend import ExcerptPolicy, LogMel
 from mirtransfer.melspec import Resampler
 from mirtransfer.model import ConvNet, check_excerpt, device_for, float32_convolutions, group_statistics, load_model
 
+
 def audio_files(paths: Iterable[str | Path]) -> list[Path]:
     """The files given, and the audio files under the folders given (sorted)."""
     files: list[Path] = []

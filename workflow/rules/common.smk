@@ -96,7 +96,8 @@ def uses_extractor(name, extractors):
 
 def excerpt_problems(where, model, pooling, duration):
     """A converted model's excerpts must be long enough for its pooling (the check features and tagging make)."""
-    spec = ModelSpec(from_config({"preset": model["type"], "duration": duration or 29.0}), ["t"], pools=choi2017.POOLS)
+    duration = duration or choi2017.FRONTEND.duration
+    spec = ModelSpec(from_config({"preset": model["type"], "duration": duration}), ["t"], pools=choi2017.POOLS)
     try:
         check_excerpt(spec, pooling, f"{where} (model type {model['type']})")
     except ExcerptTooShort as err:
@@ -122,10 +123,11 @@ def check_references():
         if task["dataset"] not in FEATURE_DATASETS:
             problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
     for name, model in config.get("models", {}).items():
-        duration = model.get("duration", choi2017.PAPER_FRONTEND.duration)
-        if model.get("type") == "choi2017_paper" and duration < choi2017.MIN_PAPER_SECONDS:
-            problems.append(f"models.{name}.duration: {duration} s is shorter than the paper's convnet needs "
-                            f"({choi2017.MIN_PAPER_SECONDS} s for its features and tags)")
+        if model.get("type") in choi2017.CONVERTERS:  # the converter's own check of the duration
+            try:
+                choi2017.frontend(model["type"], model.get("duration", choi2017.FRONTEND.duration))
+            except ValueError as err:
+                problems.append(f"models.{name}.duration: {err}")
     for name, extractor in config.get("extractors", {}).items():
         model = config.get("models", {}).get(extractor["model"], {})
         if model.get("type") in choi2017.CONVERTERS:
