@@ -20,7 +20,8 @@ import torch
 from choi2017_paper_reference import reference_forward
 from mirtransfer.choi2017 import (MIN_PAPER_SECONDS, MSD_TOP50, PAPER_FRONTEND, NotChoi2017Model, convert_file,
                                   convert_paper, frontend)
-from mirtransfer.features import extract, read_features
+from mirtransfer.features import extract
+from mirtransfer.featuresets import read_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
 from mirtransfer.melspec import MelExtractor
 from mirtransfer.model import ConvNet, ModelSpec, group_statistics, load_model, save_model

@@ -10,11 +10,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
-from mirtransfer import featuresets, summary
+from mirtransfer import featuresets, summary, svm_primal
 from mirtransfer.errors import TaskError
 from mirtransfer.evaluate import (best_index, evaluate, grid_scores, interval, make_folds, paper_grid, score_feature_set,
                                   weighted_means)
-from mirtransfer.features import write_layers, write_table
+from mirtransfer.featuresets import write_layers, write_table
 from mirtransfer.manifest import finalize, read_manifest, write_manifest
 
 
@@ -71,7 +71,7 @@ def test_predefined_and_train_test_folds():
 def test_grid_equals_gridsearchcv(kind):
     X, y = toy(kind)
     folds = make_folds("kfold", kind, y, n_folds=5)
-    candidates, table = grid_scores(X, y, folds, kind, n_jobs=1)
+    candidates, table, _ = grid_scores(X, y, folds, kind, n_jobs=1, bounded=False)  # libsvm to the end, as GridSearchCV
     assert len(candidates) == 64
     pipe, grid = sklearn_grid(kind)
     search = GridSearchCV(pipe, grid, cv=folds).fit(X, y)
@@ -84,11 +84,77 @@ def test_grid_equals_gridsearchcv(kind):
     atol = 1e-9 if kind == "classification" else 1e-3
     for cand, row in zip(candidates, table):
         np.testing.assert_allclose(row, theirs[(cand.scale, cand.kernel, cand.C, cand.gamma)], rtol=0, atol=atol)
-    result = evaluate(X, y, folds, kind)
+    result = evaluate(X, y, folds, kind, bounded=False)
     sizes = np.array([len(te) for _, te in folds])
     best_theirs = max(np.dot(v, sizes) / sizes.sum() for v in theirs.values())
     assert result["score"] == pytest.approx(best_theirs, abs=atol)
     assert result["score"] == pytest.approx(weighted_means(table, folds).max())
+
+
+def primal_objective(X, t, w, b, C, kind):
+    """1/2 |w|^2 + C * (hinge or epsilon-insensitive losses): the problem both solvers minimise."""
+    losses = 1 - t * (X @ w + b) if kind == "classification" else np.abs(t - X @ w - b) - svm_primal.EPSILON
+    return 0.5 * w @ w + C * np.maximum(losses, 0).sum()
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_primal_solver_against_libsvm_at_a_tight_tolerance(kind):
+    """Two readings of the same linear SVM: Clarabel on the primal, libsvm's SMO on the dual run to tol 1e-9.
+
+    The primal solution is at least as good (its objective no higher) and predicts the same.
+    """
+    X, y = toy(kind, n=120, d=8, seed=3)
+    X = X * 10.0  # unscaled-feature magnitudes, small enough for libsvm to finish quickly
+    train, test = np.arange(90), np.arange(90, 120)
+    if kind == "classification":  # one binary problem: classes a against the rest
+        y = np.where(y == "a", "a", "b")
+    t = np.where(y[train] == "a", 1.0, -1.0) if kind == "classification" else y[train]
+    C = 0.1
+    estimator = SVC if kind == "classification" else SVR
+    model = estimator(kernel="linear", C=C, tol=1e-9).fit(X[train], y[train])
+    w, b = svm_primal.binary_svc(X[train], t, C) if kind == "classification" else svm_primal.svr(X[train], t, C)
+    sign = -1.0 if kind == "classification" else 1.0  # libsvm's binary SVC is +1 for its second class
+    theirs = primal_objective(X[train], t, sign * model.coef_[0], sign * model.intercept_[0], C, kind)
+    assert primal_objective(X[train], t, w, b, C, kind) <= theirs * (1 + 1e-9)
+    ours = svm_primal.fit_predict(X[train], y[train], X[test], C, kind)
+    if kind == "classification":
+        np.testing.assert_array_equal(ours, model.predict(X[test]))
+    else:
+        np.testing.assert_allclose(ours, model.predict(X[test]), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind, switch", [("classification", 3), ("classification", 600), ("regression", 3)])
+def test_linear_fits_past_the_switch_give_the_same_scores(kind, switch, monkeypatch):
+    """Linear fits that reach LINEAR_SWITCH are solved in the primal: the unbounded grid's scores.
+
+    With a switch of 600 iterations some one-vs-one pairs of a fit finish in libsvm (the toy's
+    pairs need 88 to 20,988) and keep libsvm's decisions beside the primal ones of the others.
+    """
+    X, y = toy(kind)
+    folds = make_folds("kfold", kind, y, n_folds=5)
+    candidates, unbounded, plain = grid_scores(X, y, folds, kind, bounded=False)
+    monkeypatch.setattr("mirtransfer.evaluate.LINEAR_SWITCH", switch)
+    _, bounded, solvers = grid_scores(X, y, folds, kind)
+    linear = np.array([c.kernel == "linear" for c in candidates])
+    assert (plain == "libsvm").all() and (solvers[~linear] == "libsvm").all() and (solvers[linear] == "primal").any()
+    assert (solvers[linear] == "primal").all() == (switch == 3)
+    # libsvm stops at a tolerance of 1e-3 short of the optimum the primal solver reaches: R² moves by up to 2.2e-3 here.
+    np.testing.assert_allclose(bounded, unbounded, rtol=0, atol=1e-9 if kind == "classification" else 5e-3)
+    result = evaluate(X, y, folds, kind)
+    assert result["solvers"]["primal"] > 0 and result["bounded"] and not result["capped"]
+
+
+def test_rbf_fits_at_the_cap_are_listed(monkeypatch, caplog):
+    X, y = toy("classification")
+    folds = make_folds("kfold", "classification", y, n_folds=5)
+    monkeypatch.setattr("mirtransfer.evaluate.RBF_CAP", 2)
+    result = evaluate(X, y, folds, "classification")
+    capped = [c["params"] for c in result["capped"]]
+    assert result["solvers"]["capped"] == sum(c["fits"] for c in result["capped"]) > 0
+    assert capped and all(p["kernel"] == "rbf" for p in capped)
+    assert result["chosen_capped"] == (result["best_params"] in capped)
+    assert "stopped at libsvm's cap of 2 iterations" in caplog.text
+    assert not evaluate(X, y, folds, "classification", bounded=False)["capped"]
 
 
 @pytest.mark.parametrize("kind", ["classification", "regression"])
@@ -97,8 +163,8 @@ def test_pruning_keeps_the_best(kind, leaders, monkeypatch):
     monkeypatch.setattr("mirtransfer.evaluate.LEADERS", leaders)
     X, y = toy(kind, n=120)
     folds = make_folds("kfold", kind, y, n_folds=8)
-    _, full = grid_scores(X, y, folds, kind, n_jobs=2)
-    _, pruned = grid_scores(X, y, folds, kind, n_jobs=2, prune=True)
+    _, full, _ = grid_scores(X, y, folds, kind, n_jobs=2)
+    _, pruned, _ = grid_scores(X, y, folds, kind, n_jobs=2, prune=True)
     scored = np.isfinite(pruned)
     assert np.isfinite(full).all() and (~scored).any()  # something was pruned
     np.testing.assert_array_equal(pruned[scored], full[scored])
@@ -228,9 +294,9 @@ def test_selection_on_a_valid_split(scored_dataset):
     y = manifest.set_index("clip_id").loc[ids, "label"].to_numpy().astype(str)
     train, valid, test = np.arange(0, 20), np.arange(20, 30), np.arange(30, 40)
     result = evaluate(X, y, [(train, test)], "classification", selection=(train, valid))
-    candidates, on_valid = grid_scores(X, y, [(train, valid)], "classification")
+    candidates, on_valid, _ = grid_scores(X, y, [(train, valid)], "classification")
     best = candidates[int(np.argmax(on_valid[:, 0]))]
-    _, on_test = grid_scores(X, y, [(train, test)], "classification", candidates=[best])
+    _, on_test, _ = grid_scores(X, y, [(train, test)], "classification", candidates=[best])
     assert result["mode"] == "valid" and result["best_params"] == best.params()
     assert result["score"] == on_test[0, 0] and result["selection_score"] == on_valid.max()
 

@@ -13,7 +13,7 @@ import miniatures
 import pandas as pd
 
 from conftest import CHOI2017, REPO, run_snakemake, shared_file
-from mirtransfer.features import read_features
+from mirtransfer.featuresets import read_features
 from mirtransfer.datasets import SOURCES
 from mirtransfer.reproduction import TASKS, cell_memory_mb
 

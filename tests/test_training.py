@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mirtransfer.demo import make_corpus
-from mirtransfer.features import extract, layer_features, read_features
+from mirtransfer.features import extract, layer_features
+from mirtransfer.featuresets import read_features
 from mirtransfer.frontend import FrontEnd, FrontEndMismatch
 from mirtransfer.datasets import build_manifest
 from mirtransfer.manifest import write_manifest

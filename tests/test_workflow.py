@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake, write_tone
-from mirtransfer.features import read_features
+from mirtransfer.featuresets import read_features
 from mirtransfer.files import sha256
 from mirtransfer.melspec import MelTable
 
@@ -244,18 +244,27 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5, paper_hdf5):
     dry = run_snakemake(tmp_path, "-n", "--quiet", "rules")
     lines = dry.stdout.splitlines()
     counts = {line.split()[0]: int(line.split()[1]) for line in lines if len(line.split()) == 2 and line.split()[1].isdigit()}
-    # 3 feature jobs, then the 3 score cells that read random:5, then the summary.
-    assert counts.get("features") == 3 and counts.get("score") == 3 and counts.get("summary") == 1, dry.stdout
+    # 3 feature jobs, then the 3 tasks' score jobs (each task's cells in one job, random:5 among them), then the summary.
+    assert counts.get("features") == 3 and counts.get("score_task") == 3 and counts.get("summary") == 1, dry.stdout
     assert "train" not in counts and "melspec" not in counts and "mfcc" not in counts, dry.stdout
 
     # One task's table.
     assert run_snakemake(tmp_path, "--cores", "1", "results/scores/genre.csv").returncode == 0
     assert len(pd.read_csv(tmp_path / "results" / "scores" / "genre.csv")) == 7
 
-    # One score cell rebuilds alone.
+    # One score cell rebuilds alone, in a job of its own with evaluation.jobs: cell, beside the
+    # task's other cells; a cell outside the configured sets always has a job of its own.
     cell = "results/scores/genre/convnet:5.json"
-    dry = run_snakemake(tmp_path, cell, "-n", "--forcerun", "score", "--quiet", "rules")
-    assert dry.returncode == 0 and "score" in dry.stdout and "features" not in dry.stdout, dry.stdout
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "results/scores/genre").iterdir()}
+    result = run_snakemake(tmp_path, "--cores", "1", cell, "--forcerun", "score", "--config", 'evaluation={"jobs": "cell"}')
+    assert result.returncode == 0 and "rule score:" in result.stderr and "rule features" not in result.stderr, result.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "results/scores/genre").iterdir()}
+    assert [name for name in before if after[name] != before[name]] == ["convnet:5.json"]
+    assert json.loads((tmp_path / cell).read_text())["feature_set"] == "convnet:5"
+    dry = run_snakemake(tmp_path, cell, "-n", "--forcerun", "score_task", "--quiet", "rules")
+    assert dry.returncode == 0 and "score_task" in dry.stdout and "features" not in dry.stdout, dry.stdout
+    dry = run_snakemake(tmp_path, "results/scores/genre/convnet:135.json", "-n", "--quiet", "rules")
+    assert dry.returncode == 0 and "score " in dry.stdout and "score_task" not in dry.stdout, dry.stdout
 
 
 @pytest.mark.skipif(shutil.which("dot") is None and (os.geteuid() != 0 or shutil.which("apt-get") is None),

@@ -19,12 +19,21 @@ candidate whose fold mean can no longer reach the best one's is not fitted on it
 remaining folds, which leaves the reported score and parameters unchanged.
 Classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by about 1e-4, because libsvm stops at a
 tolerance of 1e-3 and the kernel values differ from its own in the last bits.
+
+Bounded fits (``bounded=True``, the workflow's evaluation): libsvm stops after
+LINEAR_SWITCH iterations on a linear-kernel problem (one binary pair of a one-vs-one SVC),
+which is then solved exactly in the primal (:mod:`mirtransfer.svm_primal`; the pairs libsvm
+finished keep libsvm's decisions): the same optimum, reached in a bounded time where
+libsvm can need hundreds of millions of iterations (unscaled MFCCs). An rbf fit stops
+after RBF_CAP iterations and keeps the solution it has; such a fit is counted and listed
+as ``capped`` in the result. ``bounded=False`` (the reproduction) runs libsvm to its end.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,13 +42,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn import config_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from mirtransfer import featuresets
+from mirtransfer import featuresets, svm_primal
 from mirtransfer.errors import TaskError
 from mirtransfer.manifest import read_manifest
 
@@ -55,6 +65,12 @@ LEADERS = 4
 # clones it as OptionalStandardScaler(on=False) and then sets `on=True` as a plain
 # attribute, so it never scaled: their published scores come from unscaled features.
 AUTHORS_SCALING = (False,)
+# Bounded fits: libsvm iterations per binary problem before a linear fit moves to the
+# primal solver (about 0.1 to 0.3 s of libsvm, the time of one primal solve), and before an
+# rbf fit stops with what it has (a safety net; not reached in the benchmarks).
+LINEAR_SWITCH = 100_000
+RBF_CAP = 10_000_000
+SOLVERS = ("libsvm", "primal", "capped")
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -162,32 +178,62 @@ def _kernel(gamma: float | str | None, base: np.ndarray, n_features: int) -> np.
     return np.exp(-(1.0 / n_features if gamma == "auto" else float(gamma)) * base)
 
 
-def _fold_bases(X: np.ndarray, fold: Fold, scale: bool, kernels: set[str], full: Bases | None) -> Bases:
-    """One fold's base matrices per kernel, as (train x train, test x train).
+Rows = tuple[np.ndarray, np.ndarray]
 
-    Without scaling they are slices of ``full``, the base matrices of all clips.
+
+def _fold_bases(X: np.ndarray, fold: Fold, scale: bool, kernels: set[str], full: Bases | None) -> tuple[Bases, Rows]:
+    """One fold's base matrices per kernel, as (train x train, test x train), and its (train, test) feature rows.
+
+    Without scaling the matrices are slices of ``full``, the base matrices of all clips.
     """
     train, test = fold
     if not scale:
         assert full is not None
-        return {k: (full[k][train][:, train], full[k][test][:, train]) for k in kernels}
+        return {k: (full[k][train][:, train], full[k][test][:, train]) for k in kernels}, (X[train], X[test])
     scaler = StandardScaler().fit(X[train])
     xtr, xte = scaler.transform(X[train]), scaler.transform(X[test])
     tr, te = _bases(xtr, xtr, kernels), _bases(xte, xtr, kernels)
-    return {k: (tr[k], te[k]) for k in kernels}
+    return {k: (tr[k], te[k]) for k in kernels}, (xtr, xte)
 
 
-def _unit_scores(base: tuple[np.ndarray, np.ndarray], y: np.ndarray, fold: Fold, candidates: list[Candidate],
-                 kind: str, n_features: int) -> list[tuple[float, float]]:
-    """(score, seconds) of candidates sharing one fold, scaler setting, kernel and gamma: one kernel matrix, one fit per C."""
+def _fit_predict(kernels: tuple[np.ndarray, np.ndarray], rows: Rows, y_train: np.ndarray, candidate: Candidate,
+                 kind: str, bounded: bool) -> tuple[np.ndarray, str]:
+    """Test predictions of one candidate and the solver that gave them: 'libsvm', 'primal' or 'capped'.
+
+    kernels: (train x train, test x train) kernel matrices; rows: the (scaled) feature rows,
+    for the primal solver. bounded: see the module's docstring.
+    """
+    cap = -1 if not bounded else LINEAR_SWITCH if candidate.kernel == "linear" else RBF_CAP
+    if kind == "classification":  # 'ovo': libsvm's own pair decisions (predict is the same either way)
+        model = SVC(kernel="precomputed", C=candidate.C, max_iter=cap, decision_function_shape="ovo")
+    else:
+        model = SVR(kernel="precomputed", C=candidate.C, max_iter=cap)
+    model.fit(kernels[0], y_train)
+    if model.fit_status_ == 0:
+        return model.predict(kernels[1]), "libsvm"
+    if candidate.kernel != "linear":
+        return model.predict(kernels[1]), "capped"
+    if kind == "regression" or len(model.classes_) == 2:
+        return svm_primal.fit_predict(rows[0], y_train, rows[1], candidate.C, kind), "primal"
+    # One-vs-one: only the pairs that reached the switch are solved again, in the primal.
+    decisions = model.decision_function(kernels[1]).copy()
+    for k, ((i, j), iterations) in enumerate(zip(svm_primal.pairs(len(model.classes_)), model.n_iter_)):
+        if iterations >= cap:
+            decisions[:, k] = svm_primal.pair_decision(rows[0], y_train, rows[1], candidate.C,
+                                                       model.classes_[i], model.classes_[j])
+    return svm_primal.vote(decisions, model.classes_), "primal"
+
+
+def _unit_scores(base: tuple[np.ndarray, np.ndarray], rows: Rows, y: np.ndarray, fold: Fold,
+                 candidates: list[Candidate], kind: str, n_features: int, bounded: bool) -> list[tuple[float, float, str]]:
+    """(score, seconds, solver) of candidates sharing one fold, scaler setting, kernel and gamma: one kernel matrix, one fit per C."""
     train, test = fold
-    estimator = SVC if kind == "classification" else SVR
-    k_tr, k_te = (_kernel(candidates[0].gamma, b, n_features) for b in base)
+    kernels = tuple(_kernel(candidates[0].gamma, b, n_features) for b in base)
     out = []
     for cand in candidates:
         t0 = time.perf_counter()
-        model = estimator(kernel="precomputed", C=cand.C).fit(k_tr, y[train])
-        out.append((_score(kind, y[test], model.predict(k_te)), time.perf_counter() - t0))
+        predicted, solver = _fit_predict(kernels, rows, y[train], cand, kind, bounded)
+        out.append((_score(kind, y[test], predicted), time.perf_counter() - t0, solver))
     return out
 
 
@@ -200,9 +246,9 @@ def _serial(tasks: Tasks) -> list[Any]:
 
 
 def _score_fold(run: Callable[[Tasks], list[Any]], X: np.ndarray, y: np.ndarray, fold: Fold, kind: str,
-                candidates: list[Candidate], full: Bases | None,
-                seconds: dict[Candidate, float] | None = None) -> list[float]:
-    """The candidates' scores on one fold.
+                candidates: list[Candidate], full: Bases | None, bounded: bool,
+                seconds: dict[Candidate, float] | None = None) -> list[tuple[float, str]]:
+    """The candidates' (score, solver) on one fold.
 
     First the fold's base matrices, one task per scaler setting, then the fits, both in
     parallel: one unit per rbf gamma, which reuses its kernel matrix for every C, and one
@@ -219,20 +265,25 @@ def _score_fold(run: Callable[[Tasks], list[Any]], X: np.ndarray, y: np.ndarray,
     keys = [(c.scale, c.kernel, c.gamma, c.C if c.kernel == "linear" else None) for c in candidates]
     units = [[c for c, k in zip(candidates, keys) if k == key] for key in dict.fromkeys(keys)]
     units.sort(key=lambda unit: sum(seconds.get(c, np.inf) for c in unit), reverse=True)
-    results = run([(_unit_scores, (bases[unit[0].scale][unit[0].kernel], y, fold, unit, kind, X.shape[1]))
+    results = run([(_unit_scores, (bases[unit[0].scale][0][unit[0].kernel], bases[unit[0].scale][1], y, fold, unit,
+                                   kind, X.shape[1], bounded))
                    for unit in units])
     scores = {}
     for unit, unit_results in zip(units, results):
-        for cand, (score, fit_seconds) in zip(unit, unit_results):
-            scores[cand] = score
+        for cand, (score, fit_seconds, solver) in zip(unit, unit_results):
+            scores[cand] = (score, solver)
             seconds[cand] = fit_seconds
     return [scores[c] for c in candidates]
 
 
 def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jobs: int = 1,
                 candidates: list[Candidate] | None = None,
-                scaling: tuple[bool, ...] = (False, True), prune: bool = False) -> tuple[list[Candidate], np.ndarray]:
-    """Every candidate's score on every fold: (candidates, array of shape (candidates, folds)).
+                scaling: tuple[bool, ...] = (False, True), prune: bool = False,
+                bounded: bool = True) -> tuple[list[Candidate], np.ndarray, np.ndarray]:
+    """Every candidate's score on every fold: (candidates, scores, solvers), arrays of shape (candidates, folds).
+
+    solvers: which solver gave each score ('libsvm', 'primal' or 'capped', see the
+    module's docstring; '' where pruned). bounded: caps libsvm's iterations.
 
     Folds are scored one after the other, each in parallel threads (see ``_score_fold``);
     only one fold's kernel matrices are held at a time.
@@ -253,28 +304,37 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
     # Unscaled kernels of every fold are slices of the same two matrices: compute them once.
     full = _bases(X, X, {c.kernel for c in candidates if not c.scale}) or None
     table = np.full((len(candidates), len(folds)), np.nan)
+    solvers = np.full((len(candidates), len(folds)), "", dtype=object)
     # Threads: libsvm and BLAS release the GIL, and threads start and share the data for free.
     # One BLAS thread per worker: nested BLAS threads made the work 20% slower on 2 cores.
     # The kernels are finite and the parameters fixed: skip scikit-learn's scans of them.
+    # A fit stopped at its iteration cap is reported by its solver, not by a warning.
     with (threadpool_limits(limits=1, user_api="blas"),
           config_context(assume_finite=True, skip_parameter_validation=True),
+          warnings.catch_warnings(),
           Parallel(n_jobs=n_jobs, prefer="threads") as parallel):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+
         def in_parallel(tasks: Tasks) -> list[Any]:
             return parallel(delayed(function)(*args) for function, args in tasks)
 
         seconds: dict[Candidate, float] = {}  # each candidate's last fit time: the order of the next fold's units
 
+        def store(indices: list[int], f: int, results: list[tuple[float, str]]) -> None:
+            for i, (score, solver) in zip(indices, results):
+                table[i, f], solvers[i, f] = score, solver
+
         def run(f: int, indices: list[int]) -> None:
             t0 = time.perf_counter()
-            table[indices, f] = _score_fold(in_parallel, X, y, folds[f], kind, [candidates[i] for i in indices], full,
-                                            seconds)
+            store(indices, f, _score_fold(in_parallel, X, y, folds[f], kind, [candidates[i] for i in indices], full,
+                                          bounded, seconds))
             log.info("fold %d of %d: %d candidates, %.1f s", f + 1, len(folds), len(indices), time.perf_counter() - t0)
 
         everyone = list(range(len(candidates)))
         if not prune or len(folds) == 1:  # one split: nothing to prune
             for f in range(len(folds)):
                 run(f, everyone)
-            return candidates, table
+            return candidates, table, solvers
         weights = np.array([len(te) for _, te in folds], dtype=np.float64)
         weights /= weights.sum()
         probe = min(PROBE_FOLDS, len(folds) - 1)
@@ -284,8 +344,9 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         leading = [candidates[i] for i in leaders]  # a few fits per fold: parallel over folds instead
         rest = range(probe, len(folds))
         t0 = time.perf_counter()
-        rows = in_parallel([(_score_fold, (_serial, X, y, folds[f], kind, leading, full)) for f in rest])
-        table[np.ix_(leaders, rest)] = np.array(rows).T
+        for f, results in zip(rest, in_parallel([(_score_fold, (_serial, X, y, folds[f], kind, leading, full, bounded))
+                                                 for f in rest])):
+            store(leaders, f, results)
         log.info("the %d leaders on folds %d to %d: %.1f s", len(leaders), probe + 1, len(folds), time.perf_counter() - t0)
         bar = float(weighted_means(table[leaders], folds).max())
         alive = np.ones(len(candidates), dtype=bool)
@@ -295,7 +356,7 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
             alive &= reachable >= bar - 1e-9  # margin: float rounding of the sums, far below any score step
             if alive.any():
                 run(f, [int(i) for i in np.nonzero(alive)[0]])
-    return candidates, table
+    return candidates, table, solvers
 
 
 def weighted_means(table: np.ndarray, folds: list[Fold]) -> np.ndarray:
@@ -329,57 +390,85 @@ def interval(fold_scores: list[float], fold_sizes: list[int], kind: str, score: 
     return {"fold_std": float("nan"), "ci95": [float("nan"), float("nan")], "ci95_method": "none (one split, R2)"}
 
 
-def test_clip_scores(X: np.ndarray, y: np.ndarray, fold: Fold, kind: str, candidate: Candidate) -> list[float]:
+def test_clip_scores(X: np.ndarray, y: np.ndarray, fold: Fold, kind: str, candidate: Candidate,
+                     bounded: bool = True) -> list[float]:
     """Per test clip of one split: 1/0 correct (classification) or the squared error (regression) of
-    the candidate fitted on the split's training clips (the same kernels as the grid)."""
+    the candidate fitted on the split's training clips (the same kernels and solvers as the grid)."""
     X = np.asarray(X, dtype=np.float64)
     full = None if candidate.scale else _bases(X, X, {candidate.kernel})
-    k_tr, k_te = (_kernel(candidate.gamma, b, X.shape[1])
-                  for b in _fold_bases(X, fold, candidate.scale, {candidate.kernel}, full)[candidate.kernel])
+    bases, rows = _fold_bases(X, fold, candidate.scale, {candidate.kernel}, full)
+    kernels = tuple(_kernel(candidate.gamma, b, X.shape[1]) for b in bases[candidate.kernel])
     train, test = fold
-    estimator = SVC if kind == "classification" else SVR
-    predicted = estimator(kernel="precomputed", C=candidate.C).fit(k_tr, y[train]).predict(k_te)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        predicted, _ = _fit_predict(kernels, rows, y[train], candidate, kind, bounded)
     if kind == "classification":
         return (predicted == y[test]).astype(float).tolist()
     return ((predicted - y[test]) ** 2).tolist()
 
 
+def solver_report(grids: list[tuple[list[Candidate], np.ndarray]], chosen: list[Candidate]) -> dict[str, Any]:
+    """How the fits of one evaluation were solved: counts per solver, the capped candidates
+    (rbf fits stopped at RBF_CAP, with their number of fits) and whether a chosen one is among them."""
+    counts = dict.fromkeys(SOLVERS, 0)
+    capped: dict[Candidate, int] = {}
+    for candidates, solvers in grids:
+        for cand, row in zip(candidates, solvers):
+            for solver in row:
+                if solver:
+                    counts[solver] += 1
+                if solver == "capped":
+                    capped[cand] = capped.get(cand, 0) + 1
+    for cand, n in capped.items():
+        log.warning("%d fit(s) of %s stopped at libsvm's cap of %d iterations and kept the solution they had",
+                    n, cand.params(), RBF_CAP)
+    return {"solvers": counts, "capped": [{"params": c.params(), "fits": n} for c, n in capped.items()],
+            "chosen_capped": any(c in capped for c in chosen)}
+
+
 def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode: str = "paper",
              inner_folds: int = 5, n_jobs: int = 1, scaling: tuple[bool, ...] = (False, True),
-             selection: Fold | None = None) -> dict[str, Any]:
-    """Score one feature set; the result holds the score, per-fold scores, best parameters and timings.
+             selection: Fold | None = None, bounded: bool = True) -> dict[str, Any]:
+    """Score one feature set; the result holds the score, per-fold scores, best parameters, solvers and timings.
 
     selection: a (train, valid) split to choose the candidate on, which is then trained on
     each fold's training clips and scored on its test clips (mode 'valid'); without it,
     ``mode`` chooses: 'paper' (on the reported folds) or 'nested' (on inner folds).
+    bounded: cap libsvm's iterations (the module's docstring); False runs every fit to its end.
     """
     t0 = time.perf_counter()
+    grids = []  # (candidates, solvers) of every grid run
     if selection is not None:
-        candidates, table = grid_scores(X, y, [selection], kind, n_jobs, scaling=scaling)
+        candidates, table, solvers = grid_scores(X, y, [selection], kind, n_jobs, scaling=scaling, bounded=bounded)
         best = best_index(table, [selection])
         chosen = [candidates[best]]
-        _, outer = grid_scores(X, y, folds, kind, n_jobs, candidates=chosen)
+        _, outer, outer_solvers = grid_scores(X, y, folds, kind, n_jobs, candidates=chosen, bounded=bounded)
+        grids += [(candidates, solvers), (chosen, outer_solvers)]
         result = {"score": float(weighted_means(outer, folds)[0]), "fold_scores": outer[0].tolist(),
                   "best_params": chosen[0].params(), "selection_score": float(table[best, 0])}
         fits = [table.size + outer.size, table.size + outer.size]
         mode = "valid"
     elif mode == "paper":
-        candidates, table = grid_scores(X, y, folds, kind, n_jobs, scaling=scaling, prune=True)
+        candidates, table, solvers = grid_scores(X, y, folds, kind, n_jobs, scaling=scaling, prune=True,
+                                                 bounded=bounded)
+        grids.append((candidates, solvers))
         best = best_index(table, folds)
         result = {"score": float(weighted_means(table, folds)[best]), "fold_scores": table[best].tolist(),
                   "best_params": candidates[best].params()}
         fits = [int(np.isfinite(table).sum()), table.size]
         chosen = [candidates[best]]
     elif mode == "nested":
-        fold_scores, params, fits = [], [], [0, 0]
+        fold_scores, params, fits, chosen = [], [], [0, 0], []
         for train, test in folds:
             inner = make_folds("kfold", kind, y[train], n_folds=inner_folds)
-            candidates, table = grid_scores(X[train], y[train], inner, kind, n_jobs, scaling=scaling, prune=True)
+            candidates, table, solvers = grid_scores(X[train], y[train], inner, kind, n_jobs, scaling=scaling,
+                                                     prune=True, bounded=bounded)
             best = candidates[best_index(table, inner)]
-            _, outer = grid_scores(X, y, [(train, test)], kind, 1, candidates=[best])
+            _, outer, outer_solvers = grid_scores(X, y, [(train, test)], kind, 1, candidates=[best], bounded=bounded)
+            grids += [(candidates, solvers), ([best], outer_solvers)]
             fold_scores.append(float(outer[0, 0]))
             params.append(best.params())
-            chosen = [best]
+            chosen.append(best)
             fits = [fits[0] + int(np.isfinite(table).sum()) + 1, fits[1] + table.size + 1]
         score = weighted_means(np.array([fold_scores]), folds)[0]
         result = {"score": float(score), "fold_scores": fold_scores, "best_params": params}
@@ -387,12 +476,14 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
         raise ValueError(f"mode must be 'paper' or 'nested', not {mode!r}")
     result.update(interval(result["fold_scores"], [len(te) for _, te in folds], kind, result["score"]))
     if len(folds) == 1:  # for paired comparisons over clips (McNemar, paired t) between feature sets
-        result["test_clip_scores"] = test_clip_scores(X, y, folds[0], kind, chosen[0])
+        result["test_clip_scores"] = test_clip_scores(X, y, folds[0], kind, chosen[-1], bounded)
     result.update({
         "mode": mode, "kind": kind, "metric": "accuracy" if kind == "classification" else "r2",
         "n_clips": int(len(y)), "n_features": int(X.shape[1]), "fold_sizes": [int(len(te)) for _, te in folds],
         "scaling": list(scaling),
         "fits": {"run": fits[0], "grid": fits[1]},  # SVM fits run, and in the full grid (the rest were pruned)
+        "bounded": bounded,
+        **solver_report(grids, chosen),
         "seconds": time.perf_counter() - t0,
     })
     return result

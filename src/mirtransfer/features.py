@@ -11,7 +11,6 @@ table, i.e. the dataset's manifest order without the rejected clips.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
-from mirtransfer.files import atomic_path
+from mirtransfer.featuresets import write_layers
 from mirtransfer.melspec import MelTable, mel_tensor
 from mirtransfer.model import (N_BLOCKS, ConvNet, ModelSpec, build_model, check_excerpt, device_for,
                                float32_convolutions, group_statistics, load_model)
 
-METADATA_KEY = b"mirtransfer.features"
 DEFAULT_GROUP_SIZE = 256  # the authors' batch of clips
 NORMALISATION_TEXT = {
     "model": "the model's own batch-norm statistics",
@@ -125,28 +121,6 @@ def layer_features(
         np.add.at(total, codes, values)
         means.append((total / counts).astype(np.float32))
     return list(clips), means
-
-
-def write_table(clip_ids: list[str], values: np.ndarray, columns: list[str], path: str | Path, metadata: dict[str, Any]) -> None:
-    """One feature table: clip_id and one float32 column per value, metadata in the schema."""
-    data = {"clip_id": pa.array(clip_ids, pa.string())}
-    data.update({name: pa.array(values[:, k].astype(np.float32)) for k, name in enumerate(columns)})
-    table = pa.table(data).replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def write_layers(clip_ids: list[str], layers: list[np.ndarray], paths: list[str | Path], metadata: dict[str, Any]) -> None:
-    """One Parquet per layer: clip_id and columns l<layer>_<k>."""
-    for layer, (values, path) in enumerate(zip(layers, paths), start=1):
-        columns = [f"l{layer}_{k:02d}" for k in range(values.shape[1])]
-        write_table(clip_ids, values, columns, path, {**metadata, "layer": layer})
-
-
-def read_features(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A feature table (clip_id column plus values) and its metadata."""
-    table = pq.read_table(path)
-    return table.to_pandas(), json.loads(table.schema.metadata[METADATA_KEY])
 
 
 def normalisation_for(extractor: dict[str, Any], model: ConvNet) -> str:

@@ -3,23 +3,55 @@
 A name is parts joined by ``+``; a part is an extractor with layers (1..5, each
 digit one layer) or a single-table extractor (``mfcc``). Columns are concatenated
 in the order of the parts, and of the layers within a part (ascending).
+
+The feature tables themselves (one Parquet per layer or per MFCC set: clip_id and float32
+columns, the metadata in the schema) are written and read here, without torch, so that
+scoring imports only what it needs.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mirtransfer.errors import TaskError
-from mirtransfer.features import read_features
+from mirtransfer.files import atomic_path
+
+METADATA_KEY = b"mirtransfer.features"
 
 _PART = re.compile(r"^(?P<extractor>[A-Za-z0-9_]+)(?::(?P<layers>[1-5]+))?$")
+
+
+def write_table(clip_ids: list[str], values: np.ndarray, columns: list[str], path: str | Path, metadata: dict[str, Any]) -> None:
+    """One feature table: clip_id and one float32 column per value, metadata in the schema."""
+    data = {"clip_id": pa.array(clip_ids, pa.string())}
+    data.update({name: pa.array(values[:, k].astype(np.float32)) for k, name in enumerate(columns)})
+    table = pa.table(data).replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_layers(clip_ids: list[str], layers: list[np.ndarray], paths: list[str | Path], metadata: dict[str, Any]) -> None:
+    """One Parquet per layer: clip_id and columns l<layer>_<k>."""
+    for layer, (values, path) in enumerate(zip(layers, paths), start=1):
+        columns = [f"l{layer}_{k:02d}" for k in range(values.shape[1])]
+        write_table(clip_ids, values, columns, path, {**metadata, "layer": layer})
+
+
+def read_features(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A feature table (clip_id column plus values) and its metadata."""
+    table = pq.read_table(path)
+    return table.to_pandas(), json.loads(table.schema.metadata[METADATA_KEY])
 
 
 @dataclass(frozen=True)

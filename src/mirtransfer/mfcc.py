@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mirtransfer.features import write_table
+from mirtransfer.featuresets import write_table
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
 from mirtransfer.manifest import read_manifest
 from mirtransfer.melspec import ExcerptReader, MelTable

@@ -333,13 +333,17 @@ def published_cells_of_summary():
     return cells
 
 
-def score_input(wildcards):
-    """The manifest and every feature table a score reads."""
+def score_cells(task, names):
+    """[feature set, its feature tables] per cell of a score job, in the order of its outputs."""
+    dataset = TASKS[task]["dataset"]
+    return [[name, featuresets.files(dataset, name, RESULTS)] for name in names]
+
+
+def score_input(wildcards, names=None):
+    """The manifest and every feature table a score job reads: its one cell's, or those of `names`."""
     dataset = TASKS[wildcards.task]["dataset"]
-    return {
-        "manifest": f"{RESULTS}/{dataset}/manifest.parquet",
-        "features": featuresets.files(dataset, wildcards.feature_set, RESULTS),
-    }
+    files = [f for _, tables in score_cells(wildcards.task, names or [wildcards.feature_set]) for f in tables]
+    return {"manifest": f"{RESULTS}/{dataset}/manifest.parquet", "features": list(dict.fromkeys(files))}
 
 
 def score_files(task=None):

@@ -1,4 +1,16 @@
 # Score every (task, feature set) with the SVM/SVR grid, then tables and figures.
+# evaluation.jobs: task (the default) scores all of a task's cells in one job, so that the
+# imports (about 1.5 s, more than a small cell's SVM work) are paid once per task; cell
+# gives each cell a job of its own (heavy cells spread over a cluster, or one cell rebuilt
+# alone). Both write one JSON per (task, feature set), with the same script.
+
+if EVALUATION.get("jobs", "task") == "task":
+
+    ruleorder: score_task > score
+
+else:
+
+    ruleorder: score > score_task
 
 
 rule score:
@@ -9,17 +21,46 @@ rule score:
     params:
         dataset=lambda wildcards: config["tasks"][wildcards.task]["dataset"],
         task=lambda wildcards: config["tasks"][wildcards.task],
+        cells=lambda wildcards: score_cells(wildcards.task, [wildcards.feature_set]),
         mode=EVALUATION.get("mode", "paper"),
         inner_folds=EVALUATION.get("inner_folds", 5),
         scaling=EVALUATION.get("scaling", [False, True]),
     log:
         log_path("scores/{task}/{feature_set}.log"),
+    benchmark:
+        benchmark_path("scores/{task}/{feature_set}.tsv")
     threads: rule_resources("score", "threads", 1)
     resources:
         mem_mb=rule_resources("score", "mem_mb", 2000),
         runtime=rule_resources("score", "runtime", 30),
     group:
         "scores"
+    conda:
+        "../../envs/mirtransfer.yaml"
+    script:
+        "../scripts/score.py"
+
+
+rule score_task:
+    input:
+        unpack(lambda wildcards: score_input(wildcards, feature_sets())),
+    output:
+        [result_path(f"scores/{{task}}/{name}.json") for name in feature_sets()],
+    params:
+        dataset=lambda wildcards: config["tasks"][wildcards.task]["dataset"],
+        task=lambda wildcards: config["tasks"][wildcards.task],
+        cells=lambda wildcards: score_cells(wildcards.task, feature_sets()),
+        mode=EVALUATION.get("mode", "paper"),
+        inner_folds=EVALUATION.get("inner_folds", 5),
+        scaling=EVALUATION.get("scaling", [False, True]),
+    log:
+        log_path("scores/{task}.cells.log"),
+    benchmark:
+        benchmark_path("scores/{task}.cells.tsv")
+    threads: rule_resources("score", "threads", 1)
+    resources:
+        mem_mb=rule_resources("score", "mem_mb", 2000),
+        runtime=rule_resources("score", "runtime", 30) * len(feature_sets()),
     conda:
         "../../envs/mirtransfer.yaml"
     script:

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 
 from mirtransfer.datasets import authors_clip_ids
-from mirtransfer.features import read_features
+from mirtransfer.featuresets import read_features
 from mirtransfer.files import atomic_path, script_logging
 from mirtransfer.reproduction import compare_features
 

@@ -1,19 +1,22 @@
-"""Rule score: one feature set on one task."""
+"""Rules score and score_task: the cells of one task (one, or all of them), each written as one JSON."""
 from mirtransfer.evaluate import score_feature_set
 from mirtransfer.files import script_logging, write_json
 
 with script_logging(snakemake.log[0]) as log:
-    result = score_feature_set(
-        snakemake.input.manifest,
-        list(snakemake.input.features),
-        snakemake.params.dataset,
-        snakemake.wildcards.feature_set,
-        dict(snakemake.params.task),
-        mode=snakemake.params.mode,
-        inner_folds=snakemake.params.inner_folds,
-        n_jobs=snakemake.threads,
-        scaling=tuple(snakemake.params.scaling),
-    )
-    write_json(result, snakemake.output[0])
-    log.info("%s on %s: %s %.4f (%s mode, %.1f s)", snakemake.wildcards.feature_set, snakemake.wildcards.task,
-             result["metric"], result["score"], result["mode"], result["seconds"])
+    cells = snakemake.params.cells
+    assert len(cells) == len(snakemake.output)
+    for (feature_set, tables), out in zip(cells, snakemake.output):
+        result = score_feature_set(
+            snakemake.input.manifest,
+            tables,
+            snakemake.params.dataset,
+            feature_set,
+            dict(snakemake.params.task),
+            mode=snakemake.params.mode,
+            inner_folds=snakemake.params.inner_folds,
+            n_jobs=snakemake.threads,
+            scaling=tuple(snakemake.params.scaling),
+        )
+        write_json(result, out)
+        log.info("%s on %s: %s %.4f (%s mode, %.1f s)", feature_set, snakemake.wildcards.task,
+                 result["metric"], result["score"], result["mode"], result["seconds"])
