@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -90,6 +91,29 @@ def test_float16_storage_and_batches(tmp_path, dataset):
     full32 = np.concatenate([x.mel for x in b.iter_batches(100)])
     np.testing.assert_allclose(full16, full32, atol=0.07)  # float16 keeps about 0.03 dB at 60 dB
     assert pq.ParquetFile(out16).metadata.num_row_groups == 3  # one per batch of 2 clips; the 3 batches of rejected clips write none
+
+
+def test_binary_layout_and_list_caches(tmp_path, dataset):
+    """One fixed-size binary value per row, readable with pandas and numpy; caches in the earlier
+    list layout (one float list per row) still read, to the same arrays."""
+    root, manifest, _, _ = dataset
+    out = tmp_path / "mel.parquet"
+    MelExtractor(FE, ExcerptPolicy(), dtype="float16", batch_size=4).run(manifest, root, out)
+    table = MelTable([out])
+    rows = np.concatenate([b.mel for b in table.iter_batches(3)])
+    frame = pd.read_parquet(out)
+    meta = json.loads(pq.read_schema(out).metadata[METADATA_KEY])
+    first = np.frombuffer(frame["mel"].iloc[0], dtype=meta["dtype"]).reshape(meta["shape"])
+    np.testing.assert_array_equal(first, rows[0])
+    arrow = pq.read_table(out)
+    values = np.frombuffer(arrow.column("mel").combine_chunks().buffers()[1], dtype=np.float16)
+    as_lists = pa.FixedSizeListArray.from_arrays(pa.array(values), int(np.prod(FE.shape)))
+    old = tmp_path / "old.parquet"
+    pq.write_table(arrow.set_column(2, pa.field("mel", as_lists.type), as_lists).replace_schema_metadata(
+        arrow.schema.metadata), old, row_group_size=4)
+    assert pa.types.is_fixed_size_list(pq.read_schema(old).field("mel").type)
+    np.testing.assert_array_equal(np.concatenate([b.mel for b in MelTable([old]).iter_batches(3)]), rows)
+    np.testing.assert_array_equal(MelTable([old]).take([2, 0]).mel, rows[[2, 0]])
 
 
 def test_strict_mode_fails_and_leaves_no_output(tmp_path, dataset):

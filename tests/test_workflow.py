@@ -218,6 +218,8 @@ def test_demo_pipeline_small(tmp_path, choi2017_hdf5, paper_hdf5):
     best = scores.loc[scores.groupby("task")["score"].idxmax()]
     assert (best["p_vs_best"] == 1.0).all() and not best["distinguishable_from_best"].any()
     assert scores["p_vs_mfcc"].between(0, 1).all() and (scores.loc[scores["feature_set"] == "mfcc", "diff_vs_mfcc"] == 0).all()
+    # Bounded fits: every cell says how many fits went to the primal solver or stopped at the cap.
+    assert (scores["primal_fits"] >= 0).all() and (scores["capped_fits"] == 0).all() and not scores["chosen_capped"].any()
     figures = sorted(p.name for p in (tmp_path / "results" / "summary" / "figures").glob("*.png"))
     assert figures == ["layers_choi2017.png", "layers_choi2017_paper.png", "layers_convnet.png", "layers_random.png",
                        "scores_genre.png", "scores_tempo.png", "scores_voice.png"]

@@ -90,6 +90,10 @@ def collect(paths: list[str | Path], published: dict[str, float] | None = None) 
             "n_clips": r["n_clips"],
             "n_features": r["n_features"],
             "seconds": round(r["seconds"], 2),
+            # Bounded fits (mirtransfer.evaluate): fits solved in the primal, and rbf fits stopped at the cap.
+            "primal_fits": r.get("solvers", {}).get("primal", 0),
+            "capped_fits": r.get("solvers", {}).get("capped", 0),
+            "chosen_capped": r.get("chosen_capped", False),
         })
     df = compare(pd.DataFrame(rows), cells)
     if published is not None:
