@@ -23,11 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(REPO / ".venv" / "bin" / "snakemake")
 
 
-def snakemake(workdir: Path, configfile: str, cores: int, *args: str) -> float:
-    """Run Snakemake in workdir; its wall time in seconds (an error stops the benchmark)."""
+def snakemake(workdir: Path, configfile: str, cores: int, targets: list[str], *args: str) -> float:
+    """Run Snakemake in workdir on targets; its wall time in seconds (an error stops the benchmark).
+
+    The targets come first: --quiet, --forcerun and --config take every word that follows them.
+    """
     t0 = time.perf_counter()
-    subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", configfile,
-                    "--cores", str(cores), "--quiet", "all", *args], check=True)
+    subprocess.run([SNAKEMAKE, *targets, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+                    "--cores", str(cores), "--configfile", configfile, "--quiet", "all", *args], check=True)
     return time.perf_counter() - t0
 
 
@@ -43,12 +46,12 @@ def main() -> None:
     if not cells:
         raise SystemExit(f"no score cells under {args.workdir / args.results / 'scores'}; run the workflow first")
     targets = [str(p.relative_to(args.workdir)) for p in cells]
-    startup = snakemake(args.workdir, args.configfile, args.cores, "-n", *targets)
+    startup = snakemake(args.workdir, args.configfile, args.cores, targets, "-n")
     print(f"{len(cells)} cells in {len({p.parent for p in cells})} tasks, {args.cores} cores; "
           f"Snakemake's start-up (a dry run): {startup:.1f} s")
     for jobs, rule in (("cell", "score"), ("task", "score_task")):  # task last: the default, as the workspace was
-        wall = snakemake(args.workdir, args.configfile, args.cores, "--forcerun", rule,
-                         "--config", f'evaluation={{"jobs": "{jobs}"}}', *targets)
+        wall = snakemake(args.workdir, args.configfile, args.cores, targets, "--forcerun", rule,
+                         "--config", f'evaluation={{"jobs": "{jobs}"}}')
         work = sum(json.loads(p.read_text())["seconds"] for p in cells)
         print(f"jobs: {jobs:4s}  wall {wall:6.1f} s (less start-up {wall - startup:6.1f} s)  cells' SVM work {work:6.1f} s  "
               f"ratio {(wall - startup) / work:.2f} (x {args.cores} cores: {(wall - startup) * args.cores / work:.2f})")
