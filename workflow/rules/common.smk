@@ -339,6 +339,19 @@ def score_cells(task, names):
     return [[name, featuresets.files(dataset, name, RESULTS)] for name in names]
 
 
+def score_params(names):
+    """The params of a score job (rules score and score_task): its task, its cells (`names`, a
+    function of the wildcards giving the feature sets) and the grid's settings."""
+    return {
+        "dataset": lambda wildcards: TASKS[wildcards.task]["dataset"],
+        "task": lambda wildcards: TASKS[wildcards.task],
+        "cells": lambda wildcards: score_cells(wildcards.task, names(wildcards)),
+        "mode": EVALUATION.get("mode", "paper"),
+        "inner_folds": EVALUATION.get("inner_folds", 5),
+        "scaling": EVALUATION.get("scaling", [False, True]),
+    }
+
+
 def score_input(wildcards, names=None):
     """The manifest and every feature table a score job reads: its one cell's, or those of `names`."""
     dataset = TASKS[wildcards.task]["dataset"]

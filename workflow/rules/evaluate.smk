@@ -19,12 +19,7 @@ rule score:
     output:
         result_path("scores/{task}/{feature_set}.json"),
     params:
-        dataset=lambda wildcards: config["tasks"][wildcards.task]["dataset"],
-        task=lambda wildcards: config["tasks"][wildcards.task],
-        cells=lambda wildcards: score_cells(wildcards.task, [wildcards.feature_set]),
-        mode=EVALUATION.get("mode", "paper"),
-        inner_folds=EVALUATION.get("inner_folds", 5),
-        scaling=EVALUATION.get("scaling", [False, True]),
+        **score_params(lambda wildcards: [wildcards.feature_set]),
     log:
         log_path("scores/{task}/{feature_set}.log"),
     benchmark:
@@ -47,12 +42,7 @@ rule score_task:
     output:
         [result_path(f"scores/{{task}}/{name}.json") for name in feature_sets()],
     params:
-        dataset=lambda wildcards: config["tasks"][wildcards.task]["dataset"],
-        task=lambda wildcards: config["tasks"][wildcards.task],
-        cells=lambda wildcards: score_cells(wildcards.task, feature_sets()),
-        mode=EVALUATION.get("mode", "paper"),
-        inner_folds=EVALUATION.get("inner_folds", 5),
-        scaling=EVALUATION.get("scaling", [False, True]),
+        **score_params(lambda wildcards: feature_sets()),
     log:
         log_path("scores/{task}.cells.log"),
     benchmark:
