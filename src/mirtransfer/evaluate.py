@@ -17,8 +17,8 @@ C through libsvm's precomputed kernel; folds are scored one at a time, their uni
 per rbf gamma, one per linear candidate) in parallel threads. Both modes prune: a
 candidate whose fold mean can no longer reach the best one's is not fitted on its
 remaining folds, which leaves the reported score and parameters unchanged.
-Classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by about 1e-4, because libsvm stops at a
-tolerance of 1e-3 and the kernel values differ from its own in the last bits.
+Unbounded (``bounded=False``), classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by
+about 1e-4, because libsvm stops at a tolerance of 1e-3 and the kernel values differ from its own in the last bits.
 
 Bounded fits (``bounded=True``, the workflow's evaluation): libsvm stops after
 LINEAR_SWITCH iterations on a linear-kernel problem (one binary pair of a one-vs-one SVC),
