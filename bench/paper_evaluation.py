@@ -2,7 +2,7 @@
 
 Each of the seven tasks of Choi et al. is scored as the workflow scores a (task, feature
 set) cell: its grid (scaler off and on, 64 candidates), bounded fits, its protocol with
-today's folds (``mirtransfer.evaluate.make_folds``), in paper mode and, with
+today's folds (``reproduction.task_folds(legacy=False)``), in paper mode and, with
 ``--mode nested`` or ``both``, nested mode. The authors' features (``data_feats/``) stand in
 for extracted ones: the same clips and dimensions. Cells per task: the 31 layer
 combinations, ``mfcc`` and ``mfcc+convnet:12345`` (33; urbansound's MFCCs are not released).
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mirtransfer.evaluate import evaluate, make_folds
-from mirtransfer.reproduction import TASKS, feature_matrix, published_scores
+from mirtransfer.evaluate import evaluate
+from mirtransfer.reproduction import TASKS, feature_matrix, published_scores, task_folds
 
 COLUMNS = ["task", "features", "mode", "score", "published", "seconds", "fits_run", "libsvm", "primal", "capped",
            "best_params", "unbounded_score", "unbounded_seconds", "same_candidate"]
@@ -46,21 +46,9 @@ def feature_sets() -> list[str]:
     return combos + ["mfcc", "mfcc+convnet:12345"]
 
 
-def workflow_folds(root: Path, task: str) -> tuple[np.ndarray, list]:
-    """Targets and folds of a task under the workflow's protocol (today's StratifiedKFold for kfold)."""
-    spec = TASKS[task]
-    table = pd.read_csv(root / "data_csv" / f"{spec['dataset']}.csv", index_col=0)
-    y = table[spec["target"]].to_numpy()
-    y = y.astype(np.float64) if spec["kind"] == "regression" else y.astype(str)
-    folds = make_folds(spec["protocol"], spec["kind"], y, n_folds=10,
-                       fold=table["fold"].to_numpy() if "fold" in table else None,
-                       split=table["category"].to_numpy() if "category" in table else None)
-    return y, folds
-
-
 def _unbounded(root: str, task: str, features: str, jobs: int, queue: multiprocessing.Queue) -> None:
     """Child process: the paper-mode evaluation with libsvm run to its end."""
-    y, folds = workflow_folds(Path(root), task)
+    y, folds = task_folds(root, task, legacy=False)
     result = evaluate(feature_matrix(root, task, features), y, folds, TASKS[task]["kind"], n_jobs=jobs, bounded=False)
     queue.put((result["score"], result["best_params"], result["seconds"]))
 
@@ -85,7 +73,7 @@ def run_cell(root: Path, task: str, features: str, mode: str, jobs: int, publish
     X = feature_matrix(root, task, features)
     if X is None:
         return None
-    y, folds = workflow_folds(root, task)
+    y, folds = task_folds(root, task, legacy=False)
     t0 = time.perf_counter()
     result = evaluate(X, y, folds, TASKS[task]["kind"], mode=mode, n_jobs=jobs)
     row = {"task": task, "features": features, "mode": mode, "score": result["score"], "published": published,
