@@ -185,6 +185,18 @@ def test_pruning_keeps_the_best(kind, leaders, monkeypatch):
     assert single["fits"] == {"run": 64, "grid": 64} and single["score"] == full[:, 0].max()
 
 
+def test_rbf_kernel_of_far_clips_is_exp_with_underflow_to_zero():
+    """Arguments below UNDERFLOW (unscaled features) give exactly 0; every other entry is np.exp's."""
+    from mirtransfer.evaluate import UNDERFLOW, _kernel
+    base = np.array([[0.0, 3.0, 5000.0], [5599.0, 5700.0, 1e6]])  # gamma 1/8: arguments down to -125,000
+    kernel, expected = _kernel(0.125, base, 4), np.exp(-0.125 * base)
+    far = -0.125 * base < UNDERFLOW
+    assert far.any() and not far.all()
+    np.testing.assert_array_equal(kernel[~far], expected[~far])
+    assert (kernel[far] == 0).all() and (expected[far] < 1e-304).all()
+    np.testing.assert_array_equal(_kernel(0.125, base[:, :2][:1], 4), expected[:1, :2])  # the plain path
+
+
 def test_weighted_mean_uses_fold_sizes():
     folds = [(np.arange(3), np.arange(3, 4)), (np.arange(1), np.arange(1, 4))]
     assert weighted_means(np.array([[1.0, 0.0]]), folds)[0] == pytest.approx(0.25)

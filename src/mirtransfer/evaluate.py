@@ -71,6 +71,7 @@ AUTHORS_SCALING = (False,)
 LINEAR_SWITCH = 100_000
 RBF_CAP = 10_000_000
 SOLVERS = ("libsvm", "primal", "capped")
+UNDERFLOW = -700.0  # rbf kernel arguments below this give 0 (see _kernel)
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -175,7 +176,15 @@ def _kernel(gamma: float | str | None, base: np.ndarray, n_features: int) -> np.
     """A kernel matrix from its base: the Gram matrix (linear, gamma None) or squared distances (rbf)."""
     if gamma is None:
         return base
-    return np.exp(-(1.0 / n_features if gamma == "auto" else float(gamma)) * base)
+    kernel = np.multiply(base, -(1.0 / n_features if gamma == "auto" else float(gamma)))  # one array, exp in place
+    if kernel.min() >= UNDERFLOW:
+        return np.exp(kernel, out=kernel)
+    # Far clips (unscaled features): arguments below UNDERFLOW give 0 instead of values under
+    # 1e-304, denormals among them, which libsvm's float32 kernel cache holds as 0 anyway;
+    # numpy's exp is 10-70x slower on such arguments.
+    np.maximum(kernel, UNDERFLOW, out=kernel)
+    np.exp(kernel, out=kernel)
+    return np.multiply(kernel, kernel > np.exp(UNDERFLOW), out=kernel)
 
 
 Rows = tuple[np.ndarray, np.ndarray]
@@ -189,7 +198,9 @@ def _fold_bases(X: np.ndarray, fold: Fold, scale: bool, kernels: set[str], full:
     train, test = fold
     if not scale:
         assert full is not None
-        return {k: (full[k][train][:, train], full[k][test][:, train]) for k in kernels}, (X[train], X[test])
+        # np.ix_ takes the block in one pass (chained fancy indexing was 10x slower on 8,732 clips)
+        return ({k: (full[k][np.ix_(train, train)], full[k][np.ix_(test, train)]) for k in kernels},
+                (X[train], X[test]))
     scaler = StandardScaler().fit(X[train])
     xtr, xte = scaler.transform(X[train]), scaler.transform(X[test])
     tr, te = _bases(xtr, xtr, kernels), _bases(xte, xtr, kernels)
