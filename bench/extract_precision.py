@@ -18,9 +18,11 @@ import time
 import numpy as np
 import torch
 
-from mirtransfer.choi2017 import FRONTEND, convert
-from mirtransfer.frontend import LogMel
-from mirtransfer.model import ModelSpec, build_model, float32_convolutions
+from mirtransfer.choi2017 import FRONTEND
+from mirtransfer.convert import convert
+from mirtransfer.logmel import LogMel
+from mirtransfer.model import build_model, float32_convolutions
+from mirtransfer.modelspec import ModelSpec
 
 
 def clips(n: int, seconds: float, rate: int) -> torch.Tensor:
@@ -44,7 +46,7 @@ def forward(model, mel: torch.Tensor, batch_size: int, device: torch.device, mod
     with torch.inference_mode(), precise, torch.autocast(device.type, torch.bfloat16, enabled=mode == "bf16"):
         for start in range(0, len(mel), batch_size):
             x = mel[start:start + batch_size].to(device, dtype)
-            pooled, _ = model.blocks_forward(x, where="pre")
+            pooled, _ = model.blocks_forward(x, pooling="pre")
             feats.append(torch.cat(pooled, 1).float().cpu())
             probs.append(torch.sigmoid(model(x)).float().cpu())
     return torch.cat(feats).numpy(), torch.cat(probs).numpy()

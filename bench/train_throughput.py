@@ -26,7 +26,8 @@ import torch
 from mirtransfer.features import layer_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
 from mirtransfer.melspec import MelTable, mel_column, mel_schema, open_writer
-from mirtransfer.model import ModelSpec, build_model, device_for
+from mirtransfer.model import build_model, device_for
+from mirtransfer.modelspec import ModelSpec
 from mirtransfer.train import SplitStream, train_step
 
 
@@ -96,7 +97,7 @@ def main() -> None:
 
         def infer() -> None:
             with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp):
-                model.blocks_forward(x)
+                model.blocks_forward(x, pooling="post")
 
         def data() -> None:
             for batch in table.iter_batches(args.batch_size):
@@ -122,7 +123,7 @@ def main() -> None:
         }
         model.eval()
         results["extract step (on device)"] = rate(infer, len(x), device)
-        results["extract end to end"] = rate(lambda: layer_features(model, table, batch_size=args.batch_size, device=device),
+        results["extract end to end"] = rate(lambda: layer_features(model, table, pooling="post", batch_size=args.batch_size, device=device),
                                              args.clips, device, repeats=1)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"{args.clips} clips of 29 s (96 x 1360), batch {args.batch_size}, {name}, amp={amp}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -53,9 +54,15 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     return files
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile in ``workdir`` (which holds config/config.yaml)."""
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900, without_torch: bool = False) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in ``workdir`` (which holds config/config.yaml).
+
+    without_torch: a torch that fails to import comes first on PYTHONPATH (for dry runs:
+    building the DAG must not import torch).
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if without_torch:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "tests" / "no_torch"), env.get("PYTHONPATH")]))
     return subprocess.run(
         [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         capture_output=True, text=True, timeout=timeout, env=env,
@@ -85,3 +92,13 @@ def choi2017_hdf5() -> Path:
 def paper_hdf5() -> Path:
     """The paper's own Keras-1/Theano convnet (the whole network)."""
     return shared_file(CHOI2017 / "weights_transfer" / "weights_theano.hdf5")
+
+
+def write_config(workdir, **changes):
+    """The default config with some sections replaced (None removes a section)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(changes)
+    config = {key: value for key, value in config.items() if value is not None}
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return config

@@ -19,8 +19,10 @@ import torch
 
 from conftest import write_tone
 from mirtransfer.audio import load_mono
-from mirtransfer.choi2017 import FRONTEND, MIN_FEATURE_SECONDS, MSD_TOP50, NotChoi2017Model, convert, convert_file, frontend
-from mirtransfer.frontend import LogMel, fit_length
+from mirtransfer.choi2017 import FRONTEND, MIN_FEATURE_SECONDS, MSD_TOP50, frontend
+from mirtransfer.convert import NotChoi2017Model, convert, convert_file
+from mirtransfer.frontend import fit_length
+from mirtransfer.logmel import LogMel
 from mirtransfer.melspec import Resampler
 from mirtransfer.model import load_model
 from mirtransfer.tagging import main as tagging_main
@@ -78,7 +80,7 @@ def _datasets(group, prefix=""):
 def ported(model, wave: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     with torch.inference_mode():
         x = LogMel(FRONTEND)(torch.from_numpy(wave)[None]).unsqueeze(1)
-        features, _ = model.blocks_forward(x, where="pre")
+        features, _ = model.blocks_forward(x, pooling="pre")
         probs = torch.sigmoid(model(x))[0].numpy()
     return probs, [f[0].numpy() for f in features]
 
@@ -128,7 +130,7 @@ def test_convert_file_checks_sha256_and_duration(hdf5, tmp_path):
     assert model.spec.frontend.duration == 7.0 and model.spec.source["type"] == "choi2017"
     # 7 s excerpts give all five pre-pool layer features.
     x = LogMel(model.spec.frontend)(torch.from_numpy(synthetic(0)[: model.spec.frontend.n_samples])[None]).unsqueeze(1)
-    features, _ = model.blocks_forward(x, where="pre")
+    features, _ = model.blocks_forward(x, pooling="pre")
     assert [tuple(f.shape) for f in features] == [(1, 32)] * 5
 
 

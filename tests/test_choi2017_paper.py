@@ -18,13 +18,15 @@ import soundfile as sf
 import torch
 
 from choi2017_paper_reference import reference_forward
-from mirtransfer.choi2017 import (MIN_PAPER_SECONDS, MSD_TOP50, PAPER_FRONTEND, NotChoi2017Model, convert_file,
-                                  convert_paper, frontend)
+from mirtransfer.choi2017 import MIN_PAPER_SECONDS, MSD_TOP50, PAPER_FRONTEND, frontend
+from mirtransfer.convert import NotChoi2017Model, convert_file, convert_paper
 from mirtransfer.features import extract
 from mirtransfer.featuresets import read_features
-from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd
+from mirtransfer.logmel import LogMel
 from mirtransfer.melspec import MelExtractor
-from mirtransfer.model import ConvNet, ModelSpec, group_statistics, load_model, save_model
+from mirtransfer.model import ConvNet, group_statistics, load_model, save_model
+from mirtransfer.modelspec import ModelSpec
 from mirtransfer.tagging import tag_files
 
 RTOL, ATOL = 1e-4, 1e-6
@@ -67,11 +69,11 @@ def test_batch_statistics_match_reference(model, paper_hdf5, waves, clips):
     """The authors' mode: one batch, its own statistics and dB maximum; two batch compositions."""
     x = logmel(waves[clips])
     with torch.inference_mode():
-        features, _ = model.blocks_forward(x)
+        features, _ = model.blocks_forward(x, pooling="post")
         probs = torch.sigmoid(model(x)).numpy()
         # The same numbers in bounded memory: statistics gathered over chunks of two clips.
         stats = group_statistics(model, lambda: iter(x.split(2)), db_scope="group", keep=True)
-        chunked = [torch.cat(parts) for parts in zip(*(model.blocks_forward(c, stats=stats)[0] for c in x.split(2)))]
+        chunked = [torch.cat(parts) for parts in zip(*(model.blocks_forward(c, pooling="post", stats=stats)[0] for c in x.split(2)))]
     ref_probs, ref_features = reference_forward(paper_hdf5, waves[clips], "batch")
     assert_matches(probs, [f.numpy() for f in features], ref_probs, ref_features)
     assert_matches(probs, [f.numpy() for f in chunked], ref_probs, ref_features)
@@ -80,8 +82,8 @@ def test_batch_statistics_match_reference(model, paper_hdf5, waves, clips):
 def test_batch_composition_changes_features(model, waves):
     """In the authors' mode a clip's features depend on the other clips of its batch."""
     with torch.inference_mode():
-        alone = model.blocks_forward(logmel(waves[[1, 2]]))[0][0][0]
-        other = model.blocks_forward(logmel(waves[[1, 3]]))[0][0][0]
+        alone = model.blocks_forward(logmel(waves[[1, 2]]), pooling="post")[0][0][0]
+        other = model.blocks_forward(logmel(waves[[1, 3]]), pooling="post")[0][0][0]
     assert (alone - other).abs().max() > 1e-2
 
 
@@ -92,7 +94,7 @@ def test_batch_independent_mode_matches_reference(model, paper_hdf5, waves):
     for size, keep in ((1, False), (3, True)):
         with torch.inference_mode():
             stats = group_statistics(model, lambda: iter(x.split(size)), db_scope="clip", keep=keep)
-            features = [torch.cat(p) for p in zip(*(model.blocks_forward(c, stats=stats)[0] for c in x.split(size)))]
+            features = [torch.cat(p) for p in zip(*(model.blocks_forward(c, pooling="post", stats=stats)[0] for c in x.split(size)))]
             probs = torch.cat([torch.sigmoid(model(c, stats=stats)) for c in x.split(size)]).numpy()
         assert stats.db_max is None
         assert_matches(probs, [f.numpy() for f in features], ref_probs, ref_features)
@@ -113,12 +115,12 @@ def test_batch_statistics_by_hand():
     z = [(v - 3.0) / math.sqrt(5.0 + 1e-3) for v in (0.0, 2.0, 4.0, 6.0)]
     elu = [v if v > 0 else math.expm1(v) for v in z]
     with torch.no_grad():
-        first = net.blocks_forward(x)[0][0][:, 0].numpy()
+        first = net.blocks_forward(x, pooling="post")[0][0][:, 0].numpy()
     np.testing.assert_allclose(first, [(elu[0] + elu[1]) / 2, (elu[2] + elu[3]) / 2], rtol=1e-6)
     # The stored (running) statistics play no part, and chunks of one clip give the same.
     with torch.no_grad():
         stats = group_statistics(net, lambda: iter(x.split(1)))
-        chunked = torch.cat([net.blocks_forward(c, stats=stats)[0][0] for c in x.split(1)])[:, 0].numpy()
+        chunked = torch.cat([net.blocks_forward(c, pooling="post", stats=stats)[0][0] for c in x.split(1)])[:, 0].numpy()
     np.testing.assert_allclose(stats.bn[0][0].numpy(), [3.0])
     np.testing.assert_allclose(stats.bn[0][1].numpy(), [5.0])
     np.testing.assert_allclose(chunked, first, rtol=1e-6)
@@ -175,7 +177,7 @@ def test_extraction_through_parquet_in_the_authors_batches(model, paper_hdf5, wa
     authors = [4, 0, 3, 1, 2]  # the authors' row order: batches [4, 0, 3] and [1, 2]
     outs = [tmp_path / "batch" / f"layer{i}.parquet" for i in range(1, 6)]
     meta = extract([shard], outs, extractor={"model": "p", "weights": "trained", "batchnorm": "batch", "batch_size": 3},
-                   model_files=files, batch_size=2, authors_ids=[ids[k] for k in authors])
+                   model_files=files, pooling="post", batch_size=2, authors_ids=[ids[k] for k in authors])
     assert meta["normalisation"]["batch_dependent"] and meta["normalisation"]["batch_order"] == "the authors' table"
     tables = [read_features(p)[0] for p in outs]
     assert tables[0]["clip_id"].tolist() == ids  # written in table order
@@ -184,8 +186,8 @@ def test_extraction_through_parquet_in_the_authors_batches(model, paper_hdf5, wa
         ours = [t.drop(columns="clip_id").to_numpy()[batch] for t in tables]
         assert_matches(np.zeros(1), ours, np.zeros(1), ref)
     outs = [tmp_path / "target" / f"layer{i}.parquet" for i in range(1, 6)]
-    meta = extract([shard], outs, extractor={"model": "p", "weights": "trained", "batchnorm": "target"},
-                   model_files=files, batch_size=2)
+    meta = extract([shard], outs, extractor={"model": "p", "weights": "trained", "batchnorm": "target", "batch_size": 256},
+                   model_files=files, pooling="post", batch_size=2)
     assert not meta["normalisation"]["batch_dependent"]
     _, ref = reference_forward(paper_hdf5, waves, "clip")
     assert_matches(np.zeros(1), [read_features(p)[0].drop(columns="clip_id").to_numpy() for p in outs], np.zeros(1), ref)

@@ -216,8 +216,7 @@ def test_nested_mode():
 def test_feature_set_parsing():
     assert featuresets.parse("convnet:135") == [featuresets.Part("convnet", (1, 3, 5))]
     assert featuresets.parse("mfcc+convnet:12345")[0] == featuresets.Part("mfcc")
-    assert featuresets.files("d", "mfcc+random:24") == [
-        "results/d/features/mfcc/mfcc.parquet", "results/d/features/random/layer2.parquet", "results/d/features/random/layer4.parquet"]
+    assert featuresets.parse("mfcc+random:24") == [featuresets.Part("mfcc"), featuresets.Part("random", (2, 4))]
     for bad in ("convnet:31", "convnet:116", "convnet:6", "conv net", "mfcc+mfcc", "convnet:"):
         with pytest.raises(ValueError):
             featuresets.parse(bad)
@@ -241,8 +240,10 @@ def scored_dataset(tmp_path):
 
 
 def tables(root, name):
-    """The feature tables of a feature set of the toy dataset under root."""
-    return [root / path for path in featuresets.files("toy", name)]
+    """The feature tables of a feature set of the toy dataset under root (the workflow's layout)."""
+    base = root / "results/toy/features"
+    return [base / part.extractor / (f"layer{layer}.parquet" if layer else f"{part.extractor}.parquet")
+            for part in featuresets.parse(name) for layer in part.layers or (None,)]
 
 
 def test_feature_set_concatenation_order(scored_dataset):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mirtransfer.frontend import ExcerptPolicy, FrontEnd, FrontEndMismatch, LogMel, fit_length
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd, FrontEndMismatch, fit_length
+from mirtransfer.logmel import LogMel
 
 
 @pytest.mark.parametrize("frontend", [FrontEnd(duration=3.0), FrontEnd(sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128, f_min=20.0, f_max=8000.0, duration=2.0)])

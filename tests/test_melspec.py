@@ -13,7 +13,8 @@ import torch
 
 from conftest import write_tone
 from mirtransfer.audio import load_mono
-from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd
+from mirtransfer.logmel import LogMel
 from mirtransfer.datasets import build_manifest
 from mirtransfer.errors import UserError
 from mirtransfer.manifest import write_manifest

@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from mirtransfer.frontend import FrontEnd
-from mirtransfer.model import (
-    PAPER_POOLS, ConvNet, ModelSpec, build_model, float32_convolutions, load_model, pool_plan, save_model,
-)
+from mirtransfer.model import ConvNet, build_model, float32_convolutions, load_model, save_model
+from mirtransfer.modelspec import PAPER_POOLS, ModelSpec, pool_plan
 
 
 def block_shapes(model: ConvNet, x: torch.Tensor) -> list[tuple[int, ...]]:
@@ -35,7 +34,7 @@ def test_block_shapes(n_mels, expected):
     assert block_shapes(model, x) == expected
     with torch.no_grad():
         assert model(x).shape == (2, 3)
-        pooled, _ = model.blocks_forward(x)
+        pooled, _ = model.blocks_forward(x, pooling="post")
     assert [p.shape for p in pooled] == [(2, 32)] * 5
 
 

@@ -18,8 +18,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE
-from test_workflow import write_config
+from conftest import REPO, SNAKEMAKE, write_config
 
 CLUSTER = REPO / "tests" / "cluster"
 

@@ -14,10 +14,16 @@ from mirtransfer.frontend import FrontEnd, FrontEndMismatch
 from mirtransfer.datasets import build_manifest
 from mirtransfer.manifest import write_manifest
 from mirtransfer.melspec import MelTable, run_shard
-from mirtransfer.model import ModelSpec, build_model, load_model
-from mirtransfer.train import SplitStream, TrainConfig, multi_hot, tag_vocabulary, train
+from mirtransfer.model import build_model, load_model
+from mirtransfer.modelspec import ModelSpec
+from mirtransfer.train import SplitStream, TrainConfig, TrainOutputs, multi_hot, tag_vocabulary, train
 
 FE = {"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0}
+
+
+def outputs(folder):
+    """A training run's files in one folder, named as the workflow's rule train names them."""
+    return TrainOutputs(*(folder / name for name in ("model.pt", "model.json", "metrics.json", "history.csv", "training.png")))
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,7 @@ def test_stream_covers_the_split_once_in_any_order(source):
 def test_training_learns_and_resumes_identically(source, tmp_path):
     tmp, shards = source
     torch.set_num_threads(1)
-    metrics = train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "full", checkpoint_path=tmp_path / "full" / "ckpt.pt")
+    metrics = train(tmp / "manifest.parquet", shards, CONFIG, outputs(tmp_path / "full"), checkpoint_path=tmp_path / "full" / "ckpt.pt")
     assert metrics["valid"]["roc_auc"] > 0.7, metrics["valid"]
     assert metrics["test"]["roc_auc"] > 0.65, metrics["test"]
     assert len(metrics["test"]["per_tag"]) >= 8
@@ -76,10 +82,10 @@ def test_training_learns_and_resumes_identically(source, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "cut", checkpoint_path=tmp_path / "cut" / "ckpt.pt", on_epoch_end=interrupt)
+        train(tmp / "manifest.parquet", shards, CONFIG, outputs(tmp_path / "cut"), checkpoint_path=tmp_path / "cut" / "ckpt.pt", on_epoch_end=interrupt)
     assert not (tmp_path / "cut" / "model.pt").exists()
     assert (tmp_path / "cut" / "ckpt.pt").exists()
-    resumed = train(tmp / "manifest.parquet", shards, CONFIG, tmp_path / "cut", checkpoint_path=tmp_path / "cut" / "ckpt.pt")
+    resumed = train(tmp / "manifest.parquet", shards, CONFIG, outputs(tmp_path / "cut"), checkpoint_path=tmp_path / "cut" / "ckpt.pt")
     assert not (tmp_path / "cut" / "ckpt.pt").exists() and not (tmp_path / "full" / "ckpt.pt").exists()
     a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)
@@ -101,14 +107,14 @@ def test_checkpoint_of_another_run_is_set_aside(source, tmp_path, caplog):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(tmp / "manifest.parquet", shards, config, tmp_path / "a", checkpoint_path=tmp_path / "ckpt.pt",
+        train(tmp / "manifest.parquet", shards, config, outputs(tmp_path / "a"), checkpoint_path=tmp_path / "ckpt.pt",
               on_epoch_end=interrupt)
     other = tmp_path / "other.parquet"
     run_shard(tmp / "manifest.parquet", 0, 1, frontend={**FE, "duration": 1.5}, excerpts={"policy": "first", "pad": "zero"},
               melspec={"batch_size": 8, "dtype": "float16"}, strict=True, mel_out=other,
               rejected_out=tmp_path / "rejected.csv", threads=1)
     with caplog.at_level("WARNING", logger="mirtransfer"):
-        metrics = train(tmp / "manifest.parquet", [other], config, tmp_path / "b", checkpoint_path=tmp_path / "ckpt.pt")
+        metrics = train(tmp / "manifest.parquet", [other], config, outputs(tmp_path / "b"), checkpoint_path=tmp_path / "ckpt.pt")
     assert metrics["epochs_run"] == 2 and "resumed" not in caplog.text and "aside" in caplog.text
     assert (tmp_path / "ckpt.pt.mismatch").exists() and not (tmp_path / "ckpt.pt").exists()
 
@@ -117,8 +123,8 @@ def test_features_are_aligned_and_batch_independent(source, tmp_path):
     _, shards = source
     table = MelTable(shards)
     model = build_model(ModelSpec(table.frontend, ["x"]), seed=5)
-    ids, small = layer_features(model, table, batch_size=3)
-    ids_big, big = layer_features(model, table, batch_size=64)
+    ids, small = layer_features(model, table, pooling="post", batch_size=3)
+    ids_big, big = layer_features(model, table, pooling="post", batch_size=64)
     assert ids == ids_big == table.index()["clip_id"].tolist()
     for a, b in zip(small, big):
         assert a.shape == (len(ids), 32)
@@ -127,27 +133,28 @@ def test_features_are_aligned_and_batch_independent(source, tmp_path):
 
 def test_random_extractor_is_reproducible(source, tmp_path):
     _, shards = source
-    extractor = {"model": "m", "weights": "random", "seed": 4, "batchnorm": "target"}
+    extractor = {"model": "m", "weights": "random", "seed": 4, "batchnorm": "target", "batch_size": 256}
+    model_config = {"channels": 32, "input_norm": "batchnorm"}
     outs = {}
     for run in ("a", "b"):
         outs[run] = [tmp_path / run / f"layer{i}.parquet" for i in range(1, 6)]
-        meta = extract(shards, outs[run], extractor=extractor, model_config={"channels": 32}, batch_size=16)
+        meta = extract(shards, outs[run], extractor=extractor, model_config=model_config, pooling="post", batch_size=16)
     assert meta["model"]["batchnorm_statistics"] == "estimated on this dataset"
     assert meta["normalisation"]["mode"] == "dataset" and not meta["normalisation"]["batch_dependent"]
     for a, b in zip(outs["a"], outs["b"]):
         pd.testing.assert_frame_equal(read_features(a)[0], read_features(b)[0])
     # The dataset's statistics do not depend on how the table is cut into batches.
     small = [tmp_path / "s" / f"layer{i}.parquet" for i in range(1, 6)]
-    extract(shards, small, extractor=extractor, model_config={"channels": 32}, batch_size=3)
+    extract(shards, small, extractor=extractor, model_config=model_config, pooling="post", batch_size=3)
     for a, b in zip(outs["a"], small):
         pd.testing.assert_frame_equal(read_features(a)[0], read_features(b)[0], rtol=1e-5, atol=1e-6)
     df, meta = read_features(outs["a"][4])
     assert list(df.columns) == ["clip_id"] + [f"l5_{k:02d}" for k in range(32)] and meta["layer"] == 5
     other = [tmp_path / "c" / f"layer{i}.parquet" for i in range(1, 6)]
-    extract(shards, other, extractor={**extractor, "seed": 5}, model_config={}, batch_size=16)
+    extract(shards, other, extractor={**extractor, "seed": 5}, model_config=model_config, pooling="post", batch_size=16)
     assert not read_features(other[0])[0].equals(df)
     # Identity statistics leave batch norm untouched.
-    extract(shards, other, extractor={**extractor, "batchnorm": "identity"}, model_config={}, batch_size=16)
+    extract(shards, other, extractor={**extractor, "batchnorm": "identity"}, model_config=model_config, pooling="post", batch_size=16)
     assert read_features(other[0])[1]["model"]["batchnorm_statistics"].startswith("identity")
 
 
@@ -156,16 +163,16 @@ def test_frontend_mismatch_is_rejected(source):
     table = MelTable(shards)
     model = build_model(ModelSpec(FrontEnd(**{**FE, "n_mels": 64}), ["x"]), seed=0)
     with pytest.raises(FrontEndMismatch, match=r"n_mels: 64 \(the model\) vs 48 \(the spectrograms"):
-        layer_features(model, table)
+        layer_features(model, table, pooling="post")
 
 
 def test_trained_extractor_uses_saved_weights(source, tmp_path):
     tmp, shards = source
     torch.set_num_threads(1)
-    train(tmp / "manifest.parquet", shards, TrainConfig(n_tags=12, epochs=1, batch_size=8), tmp_path, checkpoint_path=tmp_path / "c.pt")
+    train(tmp / "manifest.parquet", shards, TrainConfig(n_tags=12, epochs=1, batch_size=8), outputs(tmp_path), checkpoint_path=tmp_path / "c.pt")
     outs = [tmp_path / f"layer{i}.parquet" for i in range(1, 6)]
-    meta = extract(shards, outs, extractor={"model": "m", "weights": "trained"}, model_files=(tmp_path / "model.pt", tmp_path / "model.json"))
+    meta = extract(shards, outs, extractor={"model": "m", "weights": "trained", "batch_size": 256}, model_files=(tmp_path / "model.pt", tmp_path / "model.json"), pooling="post")
     assert meta["model"]["source"]["dataset"] == "tags"
-    ids, layers = layer_features(load_model(tmp_path / "model.pt", tmp_path / "model.json"), MelTable(shards))
+    ids, layers = layer_features(load_model(tmp_path / "model.pt", tmp_path / "model.json"), MelTable(shards), pooling="post")
     df, _ = read_features(outs[2])
     np.testing.assert_array_equal(df.drop(columns="clip_id").to_numpy(), layers[2])

@@ -514,7 +514,7 @@ def score_feature_set(
 ) -> dict[str, Any]:
     """Score one feature set of a dataset on one task under the task's protocol.
 
-    feature_paths: the set's tables, parts in order (featuresets.files);
+    feature_paths: the set's tables, parts in order (the rule's input);
     task: {target, kind, protocol, n_folds, train_splits, test_splits} (config: tasks.<name>).
     """
     manifest, _ = read_manifest(manifest_path)

@@ -22,10 +22,9 @@ import torch
 
 from mirtransfer.featuresets import write_layers
 from mirtransfer.melspec import MelTable, mel_tensor
-from mirtransfer.model import (N_BLOCKS, ConvNet, ModelSpec, build_model, check_excerpt, device_for,
-                               float32_convolutions, group_statistics, load_model)
+from mirtransfer.model import ConvNet, build_model, device_for, float32_convolutions, group_statistics, load_model
+from mirtransfer.modelspec import N_BLOCKS, ModelSpec, check_excerpt
 
-DEFAULT_GROUP_SIZE = 256  # the authors' batch of clips
 NORMALISATION_TEXT = {
     "model": "the model's own batch-norm statistics",
     "dataset": "batch-norm statistics of the whole dataset, dB relative to each clip's maximum; "
@@ -37,7 +36,7 @@ NORMALISATIONS = tuple(NORMALISATION_TEXT)
 
 
 def _chunk_features(
-    model: ConvNet, table: MelTable, *, where: str, normalisation: str, batch_size: int, group_size: int,
+    model: ConvNet, table: MelTable, *, pooling: str, normalisation: str, batch_size: int, group_size: int,
     device: torch.device,
     order: np.ndarray | None = None,
 ) -> Iterator[tuple[list[str], list[torch.Tensor]]]:
@@ -52,12 +51,12 @@ def _chunk_features(
     """
     if normalisation == "model":
         for batch in table.iter_batches(batch_size):
-            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), where=where)[0]
+            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), pooling=pooling)[0]
     elif normalisation == "dataset":
         stats = group_statistics(
             model, lambda: (b.to_tensor(device) for b in table.iter_batches(batch_size)), db_scope="clip")
         for batch in table.iter_batches(batch_size):
-            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), where=where, stats=stats)[0]
+            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), pooling=pooling, stats=stats)[0]
     elif normalisation == "batch":
         rows = np.arange(table.num_rows) if order is None else np.asarray(order)
         for start in range(0, len(rows), group_size):
@@ -68,7 +67,7 @@ def _chunk_features(
 
             stats = group_statistics(model, chunks, db_scope="group", keep=True)
             for i, x in zip(range(0, len(group.mel), batch_size), chunks()):
-                yield group.clip_ids[i : i + batch_size], model.blocks_forward(x, where=where, stats=stats)[0]
+                yield group.clip_ids[i : i + batch_size], model.blocks_forward(x, pooling=pooling, stats=stats)[0]
     else:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}")
 
@@ -86,7 +85,7 @@ def layer_features(
     model: ConvNet,
     table: MelTable,
     *,
-    where: str = "post",
+    pooling: str,
     normalisation: str = "model",
     batch_size: int = 64,
     group_size: int = 256,
@@ -99,12 +98,12 @@ def layer_features(
     """
     device = device or device_for()
     model.spec.frontend.require_same(table.frontend, mine="the model", theirs=f"the spectrograms {table.paths[0]}")
-    check_excerpt(model.spec, where, "the model's five layer features")
+    check_excerpt(model.spec, pooling, "the model's five layer features")
     model = model.to(device).eval()
     sums: list[list[np.ndarray]] = [[] for _ in range(N_BLOCKS)]
     ids: list[str] = []
     with torch.inference_mode(), float32_convolutions():
-        chunks = _chunk_features(model, table, where=where, normalisation=normalisation, batch_size=batch_size,
+        chunks = _chunk_features(model, table, pooling=pooling, normalisation=normalisation, batch_size=batch_size,
                                  group_size=group_size, device=device, order=order)
         for chunk_ids, pooled in chunks:
             for layer, values in enumerate(pooled):
@@ -131,7 +130,7 @@ def normalisation_for(extractor: dict[str, Any], model: ConvNet) -> str:
     default) or 'target' (batch-independent); other trained models use their own statistics.
     """
     option = extractor.get("batchnorm")
-    if extractor.get("weights", "trained") == "random":
+    if extractor["weights"] == "random":
         choices = {"target": "dataset", "identity": "model"}
         option = option or "target"
     elif model.spec.batch_statistics:
@@ -154,14 +153,15 @@ def extract(
     extractor: dict[str, Any],
     model_files: tuple[str | Path, str | Path] | None = None,
     model_config: dict[str, Any] | None = None,
-    where: str = "post",
+    pooling: str,
     batch_size: int = 64,
     authors_ids: list[str] | None = None,
     logger: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Extract one dataset's five layer features with a trained or a random-weights convnet.
 
-    extractor: the config entry ({model, weights: trained|random, seed, batchnorm, batch_size, batch_order}).
+    extractor: the config entry, its defaults filled by the schema ({model, weights: trained|random, seed,
+    batchnorm, batch_size, batch_order}).
     authors_ids: the manifest clip ids of the authors' table, in its order: with batchnorm: batch,
     the batches are then taken in that order (batch_order: authors).
     model_files: (weights, spec JSON) of a trained model; model_config: the model's config entry,
@@ -172,8 +172,8 @@ def extract(
     log = logger or logging.getLogger("mirtransfer")
     device = device_for()
     table = MelTable(mel_paths)
-    weights = extractor.get("weights", "trained")
-    meta: dict[str, Any] = {"extractor": extractor, "pooling": where, "excerpts": table.excerpts.to_dict(),
+    weights = extractor["weights"]
+    meta: dict[str, Any] = {"extractor": extractor, "pooling": pooling, "excerpts": table.excerpts.to_dict(),
                             "excerpt_aggregation": "mean" if table.excerpts.policy == "all" else "first excerpt only",
                             "frontend": table.frontend.to_dict(), "dataset": table.metadata.get("dataset")}
     if weights == "trained":
@@ -182,17 +182,18 @@ def extract(
         model = load_model(*model_files, device=device)
         meta["model"] = {"weights": str(model_files[0]), "source": model.spec.source}
     elif weights == "random":
-        cfg = model_config or {}
-        spec = ModelSpec(table.frontend, ["unused"], channels=cfg.get("channels", 32), input_norm=cfg.get("input_norm", "batchnorm"))
-        model = build_model(spec, extractor.get("seed", 0)).to(device)
-        meta["model"] = {"weights": "random (He-normal)", "seed": extractor.get("seed", 0)}
+        if model_config is None:
+            raise ValueError("a random-weights extractor needs its model's config (channels, input_norm)")
+        spec = ModelSpec(table.frontend, ["unused"], channels=model_config["channels"], input_norm=model_config["input_norm"])
+        model = build_model(spec, extractor["seed"]).to(device)
+        meta["model"] = {"weights": "random (He-normal)", "seed": extractor["seed"]}
     else:
         raise ValueError(f"extractor weights must be 'trained' or 'random', not {weights!r}")
     normalisation = normalisation_for(extractor, model)
     if weights == "random":
         meta["model"]["batchnorm_statistics"] = ("estimated on this dataset" if normalisation == "dataset"
                                                  else "identity (mean 0, variance 1)")
-    group_size = extractor.get("batch_size", DEFAULT_GROUP_SIZE)
+    group_size = extractor["batch_size"]
     meta["normalisation"] = {"mode": normalisation, "description": NORMALISATION_TEXT[normalisation].format(group_size),
                              "batch_dependent": normalisation == "batch"}
     order = None
@@ -205,9 +206,9 @@ def extract(
                         "batches differ from the authors' from the first gap on", lacking)
     elif normalisation == "batch":
         meta["normalisation"]["batch_order"] = "table (manifest) order"
-    clip_ids, layers = layer_features(model, table, where=where, normalisation=normalisation, batch_size=batch_size,
+    clip_ids, layers = layer_features(model, table, pooling=pooling, normalisation=normalisation, batch_size=batch_size,
                                       group_size=group_size, order=order, device=device)
     write_layers(clip_ids, layers, out_paths, meta)
     log.info("%d clips, %d layers of %d values (%s weights, %s-pooling features, %s) on %s",
-             len(clip_ids), len(layers), layers[0].shape[1], weights, where, meta["normalisation"]["description"], device)
+             len(clip_ids), len(layers), layers[0].shape[1], weights, pooling, meta["normalisation"]["description"], device)
     return meta

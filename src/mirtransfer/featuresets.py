@@ -61,12 +61,6 @@ class Part:
     extractor: str
     layers: tuple[int, ...] = ()
 
-    def files(self, dataset: str, results: str = "results") -> list[str]:
-        """The Parquet tables this part reads, under the results folder."""
-        base = f"{results}/{dataset}/features/{self.extractor}"
-        if not self.layers:
-            return [f"{base}/{self.extractor}.parquet"]
-        return [f"{base}/layer{layer}.parquet" for layer in self.layers]
 
 
 def parse(name: str) -> list[Part]:
@@ -83,11 +77,6 @@ def parse(name: str) -> list[Part]:
     if len({p.extractor for p in parts}) != len(parts):
         raise ValueError(f"feature set {name!r} names an extractor twice")
     return parts
-
-
-def files(dataset: str, name: str, results: str = "results") -> list[str]:
-    """Every table a feature set reads for a dataset, under the results folder."""
-    return [f for part in parse(name) for f in part.files(dataset, results)]
 
 
 def layer_combinations() -> list[str]:

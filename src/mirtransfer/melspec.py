@@ -32,7 +32,8 @@ import torchaudio
 from mirtransfer.audio import AudioError, DecodeLimits, load_mono
 from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path, write_json
-from mirtransfer.frontend import ExcerptPolicy, FrontEnd, LogMel, from_config
+from mirtransfer.frontend import ExcerptPolicy, FrontEnd, from_config
+from mirtransfer.logmel import LogMel
 from mirtransfer.manifest import read_manifest
 
 METADATA_KEY = b"mirtransfer.melspec"

@@ -18,20 +18,20 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
+from mirtransfer.datasets import AUTHORS_TABLES, EXPECTED_CLIPS
 from mirtransfer.evaluate import AUTHORS_SCALING, Fold, evaluate, make_folds
 from mirtransfer.files import atomic_path
 from mirtransfer.featuresets import parse
 
-# The published tasks: the dataset whose files they read, the paper's protocol and the
-# number of clips in the authors' label table.
+# The published tasks: the authors' table whose files they read (data_csv/<dataset>.csv) and the paper's protocol.
 TASKS: dict[str, dict[str, Any]] = {
-    "ballroom_extended": {"dataset": "ballroom_extended", "target": "label", "kind": "classification", "protocol": "kfold", "clips": 4180},
-    "gtzan_genre": {"dataset": "gtzan_genre", "target": "label", "kind": "classification", "protocol": "kfold", "clips": 1000},
-    "gtzan_speechmusic": {"dataset": "gtzan_speechmusic", "target": "label", "kind": "classification", "protocol": "kfold", "clips": 128},
-    "emoMusic_a": {"dataset": "emoMusic", "target": "label_arousal", "kind": "regression", "protocol": "kfold", "clips": 744},
-    "emoMusic_v": {"dataset": "emoMusic", "target": "label_valence", "kind": "regression", "protocol": "kfold", "clips": 744},
-    "jamendo_vd": {"dataset": "jamendo_vd", "target": "label", "kind": "classification", "protocol": "train_test", "clips": 4086},
-    "urbansound": {"dataset": "urbansound", "target": "label", "kind": "classification", "protocol": "predefined_folds", "clips": 8732},
+    "ballroom_extended": {"dataset": "ballroom_extended", "target": "label", "kind": "classification", "protocol": "kfold"},
+    "gtzan_genre": {"dataset": "gtzan_genre", "target": "label", "kind": "classification", "protocol": "kfold"},
+    "gtzan_speechmusic": {"dataset": "gtzan_speechmusic", "target": "label", "kind": "classification", "protocol": "kfold"},
+    "emoMusic_a": {"dataset": "emoMusic", "target": "label_arousal", "kind": "regression", "protocol": "kfold"},
+    "emoMusic_v": {"dataset": "emoMusic", "target": "label_valence", "kind": "regression", "protocol": "kfold"},
+    "jamendo_vd": {"dataset": "jamendo_vd", "target": "label", "kind": "classification", "protocol": "train_test"},
+    "urbansound": {"dataset": "urbansound", "target": "label", "kind": "classification", "protocol": "predefined_folds"},
 }
 TOLERANCE = 1e-3
 N_FOLDS = 10  # the paper's k for every kfold task
@@ -49,7 +49,8 @@ def cell_memory_mb(task: str, threads: int) -> int:
     kernel (each at most clips x clips float64), plus libsvm's cache and the interpreter.
     Measured: urbansound convnet:12345 with one thread peaked at 3.9 GB (estimate 4.1).
     """
-    square_mb = 8 * TASKS[task]["clips"] ** 2 / 2**20
+    table_type = {table: kind for kind, table in AUTHORS_TABLES.items()}[TASKS[task]["dataset"]]
+    square_mb = 8 * EXPECTED_CLIPS[table_type] ** 2 / 2**20
     return int(square_mb * (2 + 3 * threads) + 200 * threads + 1000)
 
 

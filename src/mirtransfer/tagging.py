@@ -28,9 +28,11 @@ import torch
 from mirtransfer.audio import SUPPORTED_SUFFIXES, AudioError, load_mono
 from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path
-from mirtransfer.frontend import ExcerptPolicy, LogMel
+from mirtransfer.frontend import ExcerptPolicy
+from mirtransfer.logmel import LogMel
 from mirtransfer.melspec import Resampler
-from mirtransfer.model import ConvNet, check_excerpt, device_for, float32_convolutions, group_statistics, load_model
+from mirtransfer.model import ConvNet, device_for, float32_convolutions, group_statistics, load_model
+from mirtransfer.modelspec import check_excerpt
 
 
 def audio_files(paths: Iterable[str | Path]) -> list[Path]:

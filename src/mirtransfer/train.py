@@ -29,7 +29,8 @@ from tqdm import tqdm
 from mirtransfer.files import atomic_path, sha256, write_json
 from mirtransfer.manifest import read_manifest
 from mirtransfer.melspec import MelTable, mel_tensor
-from mirtransfer.model import ConvNet, ModelSpec, build_model, device_for, save_model
+from mirtransfer.model import ConvNet, build_model, device_for, save_model
+from mirtransfer.modelspec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,22 @@ def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray
     return loss.detach()
 
 
+@dataclass(frozen=True)
+class TrainOutputs:
+    """The files a training run writes (the rule's declared outputs)."""
+
+    weights: Path
+    spec: Path
+    metrics: Path
+    history: Path
+    plot: Path
+
+
 def train(
     manifest_path: str | Path,
     mel_paths: list[str | Path],
     config: TrainConfig,
-    out_dir: str | Path,
+    outputs: TrainOutputs,
     *,
     checkpoint_path: str | Path,
     logger: logging.Logger | None = None,
@@ -194,12 +206,11 @@ def train(
 ) -> dict[str, Any]:
     """Train on the manifest's train split, stop early on valid, report on test.
 
-    Writes model.pt, model.json, metrics.json, history.csv and training.png to out_dir.
+    Writes the weights, spec, metrics JSON, history CSV and training plot to ``outputs``.
     The checkpoint at ``checkpoint_path`` is resumed when its settings match.
     on_epoch_end(epoch, record) is called after each epoch's checkpoint is saved.
     """
     log = logger or logging.getLogger("mirtransfer")
-    out_dir = Path(out_dir)
     device = device_for()
     use_amp = config.amp and device.type == "cuda"
     manifest, meta = read_manifest(manifest_path)
@@ -278,16 +289,16 @@ def train(
     _, prob, truth = predict(model, streams["valid"], device, use_amp)
     valid = tag_metrics(truth, prob, vocabulary)
     model = model.to(memory_format=torch.contiguous_format).cpu()
-    save_model(model, out_dir / "model.pt", out_dir / "model.json")
+    save_model(model, outputs.weights, outputs.spec)
     metrics = {
         "source": meta["dataset"], "device": str(device), "best_epoch": state["best_epoch"],
         "epochs_run": state["epoch"], "tags": vocabulary, "test": test, "valid": valid, "config": asdict(config),
     }
-    write_json(metrics, out_dir / "metrics.json")
+    write_json(metrics, outputs.metrics)
     history = pd.DataFrame(state["history"])
-    with atomic_path(out_dir / "history.csv") as tmp:
+    with atomic_path(outputs.history) as tmp:
         history.to_csv(tmp, index=False)
-    plot_history(history, state["best_epoch"], out_dir / "training.png")
+    plot_history(history, state["best_epoch"], outputs.plot)
     checkpoint_path.unlink(missing_ok=True)  # a finished run leaves nothing a later, different run could resume
     log.info("best epoch %d; test ROC-AUC %.4f, PR-AUC %.4f", state["best_epoch"], test["roc_auc"], test["pr_auc"])
     return metrics

@@ -5,7 +5,7 @@
 
 rule choi2017_model_download:
     output:
-        "resources/choi2017/models/{model}.hdf5",
+        f"{DOWNLOADS}/models/{{model}}.hdf5",
     params:
         url=lambda wildcards: converted_file(wildcards.model, "url"),
         sha256=lambda wildcards: converted_file(wildcards.model, "sha256"),

@@ -4,10 +4,10 @@ import os
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from mirtransfer import choi2017, datasets, featuresets, reproduction
+from mirtransfer import choi2017, datasets, demo, featuresets, reproduction
 from mirtransfer.config import duplicate_keys
 from mirtransfer.frontend import from_config
-from mirtransfer.model import ExcerptTooShort, ModelSpec, check_excerpt
+from mirtransfer.modelspec import ExcerptTooShort, ModelSpec, check_excerpt
 
 CONFIG_FILES = ", ".join(map(str, workflow.configfiles)) or "the config"
 for _path in workflow.configfiles:
@@ -19,7 +19,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 # Where this config's outputs go: results/, logs/ and benchmarks/ by default; with
 # `results: <folder>`, everything under that folder, so two experiments live side by side.
-RESULTS = os.path.normpath(config.get("results", "results"))
+RESULTS = os.path.normpath(config["results"])
 LOGS = "logs" if RESULTS == "results" else f"{RESULTS}/logs"
 BENCHMARKS = "benchmarks" if RESULTS == "results" else f"{RESULTS}/benchmarks"
 
@@ -39,8 +39,7 @@ def benchmark_path(path):
     return f"{BENCHMARKS}/{path}"
 
 DATASETS = sorted(config["datasets"])
-DEMO_ROOT = config.get("demo", {}).get("root", "resources/demo")
-DEMO_DATASETS = ["tags", "genre", "voice", "tempo"]
+DEMO_ROOT = config["demo"]["root"]
 
 
 def model_available(name):
@@ -49,27 +48,26 @@ def model_available(name):
     return not (model.get("optional") and not os.path.exists(model.get("path", "")))
 
 
-MODELS = sorted(m for m in config.get("models", {}) if model_available(m))
+MODELS = sorted(m for m in config["models"] if model_available(m))
 TRAINED_MODELS = [m for m in MODELS if config["models"][m].get("type", "train") == "train"]
 # Models converted from the authors' files: choi2017 (keras2 re-training), choi2017_paper (the paper's).
-CHOI2017_MODELS = [m for m in MODELS if config["models"][m].get("type") in choi2017.CONVERTERS]
-EXTRACTORS = sorted(e for e, x in config.get("extractors", {}).items() if x["model"] in MODELS)
-for _name in sorted(set(config.get("models", {})) - set(MODELS)):
+CHOI2017_MODELS = [m for m in MODELS if config["models"][m].get("type") in choi2017.MODEL_FILES]
+EXTRACTORS = sorted(e for e, x in config["extractors"].items() if x["model"] in MODELS)
+for _name in sorted(set(config["models"]) - set(MODELS)):
     logger.warning(f"models.{_name}: {config['models'][_name]['path']} does not exist; the model and its "
                    "extractors are left out of this run (optional: true)")
-FEATURE_DATASETS = config.get("features", {}).get("datasets", [])
+FEATURE_DATASETS = config["features"]["datasets"]
 LAYERS = [1, 2, 3, 4, 5]
-TASKS = config.get("tasks", {})
-EVALUATION = config.get("evaluation", {})
-REPRODUCTION = config.get("reproduction", {})
-REPRODUCTION_TASKS = REPRODUCTION.get("tasks", [])
-CHOI2017_DEFAULT_ROOT = "resources/choi2017"
-CHOI2017_ROOT = REPRODUCTION.get("root", CHOI2017_DEFAULT_ROOT)
-CHOI2017_FILES = [
-    line.split()[1]
-    for line in open(workflow.source_path("../resources/choi2017.sha256"))
-    if line.strip() and not line.split()[1].startswith("keras2_model/")
-]
+TASKS = config["tasks"]
+EVALUATION = config["evaluation"]
+REPRODUCTION = config["reproduction"]
+REPRODUCTION_TASKS = REPRODUCTION["tasks"]
+# Where the authors' files are downloaded (released artefacts, and the HDF5 of converted models),
+# and the released artefacts' checksums; reproduction.root defaults to the download folder.
+DOWNLOADS = "resources/choi2017"
+CHOI2017_CHECKSUMS = workflow.source_path("../resources/choi2017.sha256")
+CHOI2017_ROOT = REPRODUCTION.get("root", DOWNLOADS)
+CHOI2017_FILES = [line.split()[1] for line in open(CHOI2017_CHECKSUMS) if line.strip()]
 REPRODUCTION_CELLS = reproduction.published_cells(CHOI2017_FILES)  # task -> published feature sets
 
 
@@ -77,12 +75,12 @@ def feature_sets():
     """The feature sets to score: the config's list, or every layer combination of every
     extractor plus mfcc and mfcc + the five layers of reproduction.extractor (else of the
     first trained extractor)."""
-    names = EVALUATION.get("feature_sets", "default")
+    names = EVALUATION["feature_sets"]
     if names == "default":
         trained = [e for e in EXTRACTORS if config["extractors"][e]["weights"] == "trained"]
         paired = REPRODUCTION.get("extractor") if REPRODUCTION.get("extractor") in trained else None
         return featuresets.default_sets(EXTRACTORS, paired or (trained[0] if trained else None), ["mfcc"])
-    left_out = set(config.get("extractors", {})) - set(EXTRACTORS)
+    left_out = set(config["extractors"]) - set(EXTRACTORS)
     return [n for n in names if not uses_extractor(n, left_out)]
 
 
@@ -92,6 +90,11 @@ def uses_extractor(name, extractors):
         return any(part.extractor in extractors for part in featuresets.parse(name))
     except ValueError:
         return False
+
+
+def extractor_pooling(extractor):
+    """Where an extractor averages its layers: its own `pooling`, else features.pooling."""
+    return config["extractors"][extractor].get("pooling", config["features"]["pooling"])
 
 
 def excerpt_problems(where, model, pooling, duration):
@@ -109,12 +112,12 @@ def check_references():
     """Names that the config uses must be defined in it."""
     problems = []
     tagging = config.get("tagging")
-    for name, model in config.get("models", {}).items():
+    for name, model in config["models"].items():
         for dataset in source_candidates(model) if model.get("type", "train") == "train" else []:
             if dataset not in config["datasets"]:
                 problems.append(f"models.{name}.dataset: {dataset!r} is not a key of datasets")
-    for name, extractor in config.get("extractors", {}).items():
-        if extractor["model"] not in config.get("models", {}):
+    for name, extractor in config["extractors"].items():
+        if extractor["model"] not in config["models"]:
             problems.append(f"extractors.{name}.model: {extractor['model']!r} is not a key of models")
     for dataset in FEATURE_DATASETS:
         if dataset not in config["datasets"]:
@@ -122,26 +125,26 @@ def check_references():
     for name, task in TASKS.items():
         if task["dataset"] not in FEATURE_DATASETS:
             problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
-    for name, model in config.get("models", {}).items():
-        if model.get("type") in choi2017.CONVERTERS:  # the converter's own check of the duration
+    for name, model in config["models"].items():
+        if model.get("type") in choi2017.MODEL_FILES:  # the converter's own check of the duration
             try:
                 choi2017.frontend(model["type"], model.get("duration", choi2017.FRONTEND.duration))
             except ValueError as err:
                 problems.append(f"models.{name}.duration: {err}")
-    for name, extractor in config.get("extractors", {}).items():
-        model = config.get("models", {}).get(extractor["model"], {})
-        if model.get("type") in choi2017.CONVERTERS:
-            pooling = extractor.get("pooling", config.get("features", {}).get("pooling", "post"))
+    for name, extractor in config["extractors"].items():
+        model = config["models"].get(extractor["model"], {})
+        if model.get("type") in choi2017.MODEL_FILES:
+            pooling = extractor_pooling(name)
             problems += excerpt_problems(f"extractors.{name}", model, pooling, model.get("duration"))
-    if tagging and config.get("models", {}).get(tagging["model"], {}).get("type") in choi2017.CONVERTERS:
+    if tagging and config["models"].get(tagging["model"], {}).get("type") in choi2017.MODEL_FILES:
         model = config["models"][tagging["model"]]
         problems += excerpt_problems("tagging", model, "post", tagging.get("duration", model.get("duration")))
-    for name in REPRODUCTION.get("compare_features", []):
-        if name not in config.get("extractors", {}):
+    for name in REPRODUCTION["compare_features"]:
+        if name not in config["extractors"]:
             problems.append(f"reproduction.compare_features: {name!r} is not a key of extractors")
-    if REPRODUCTION.get("extractor") and REPRODUCTION["extractor"] not in config.get("extractors", {}):
+    if REPRODUCTION.get("extractor") and REPRODUCTION["extractor"] not in config["extractors"]:
         problems.append(f"reproduction.extractor: {REPRODUCTION['extractor']!r} is not a key of extractors")
-    if tagging and tagging["model"] not in config.get("models", {}):
+    if tagging and tagging["model"] not in config["models"]:
         problems.append(f"tagging.model: {tagging['model']!r} is not a key of models")
     for name in feature_sets() if TASKS else []:
         try:
@@ -150,7 +153,7 @@ def check_references():
             problems.append(str(err))
             continue
         for part in parts:
-            if part.extractor != "mfcc" and part.extractor not in config.get("extractors", {}):
+            if part.extractor != "mfcc" and part.extractor not in config["extractors"]:
                 problems.append(f"feature set {name!r}: {part.extractor!r} is not mfcc or a key of extractors")
     if problems:
         raise ValueError(f"{CONFIG_FILES}: " + "; ".join(problems))
@@ -232,7 +235,7 @@ def dataset_root(wildcards):
 
 
 def n_shards(dataset):
-    return dataset_spec(dataset).get("n_shards", 1)
+    return dataset_spec(dataset)["n_shards"]
 
 
 def mel_shards(dataset, mel="mel"):
@@ -254,7 +257,7 @@ def mel_frontend(mel):
 
 def rule_resources(rule, key, default):
     """A rule's threads/mem_mb/runtime from the config's `resources` section."""
-    return config.get("resources", {}).get(rule, {}).get(key, default)
+    return config["resources"].get(rule, {}).get(key, default)
 
 
 def gpu_resources(rule):
@@ -270,11 +273,27 @@ def model_files(model):
     }
 
 
+def manifest_file(dataset):
+    """A dataset's manifest (rule manifest)."""
+    return f"{RESULTS}/{dataset}/manifest.parquet"
+
+
+def feature_table(dataset, extractor, layer=None):
+    """One feature table: a layer of a convnet extractor (rule features), or a table extractor's
+    only table (layer None: mfcc, rule mfcc)."""
+    name = extractor if layer is None else f"layer{layer}"
+    return f"{RESULTS}/{dataset}/features/{extractor}/{name}.parquet"
+
+
 def feature_files(dataset, extractor):
-    return [
-        f"{RESULTS}/{dataset}/features/{extractor}/layer{layer}.parquet"
-        for layer in LAYERS
-    ]
+    """The five layer tables of a convnet extractor."""
+    return [feature_table(dataset, extractor, layer) for layer in LAYERS]
+
+
+def feature_set_tables(dataset, name):
+    """Every table a feature set reads, its parts in order."""
+    return [feature_table(dataset, part.extractor, layer)
+            for part in featuresets.parse(name) for layer in part.layers or [None]]
 
 
 def features_input(wildcards):
@@ -304,7 +323,7 @@ def feature_comparisons():
         f"{RESULTS}/reproduction/features/{dataset}/{extractor}.csv"
         for dataset in FEATURE_DATASETS
         if authors_table(dataset)
-        for extractor in REPRODUCTION.get("compare_features", [])
+        for extractor in REPRODUCTION["compare_features"]
         if extractor in EXTRACTORS
     ]
 
@@ -336,7 +355,7 @@ def published_cells_of_summary():
 def score_cells(task, names):
     """[feature set, its feature tables] per cell of a score job, in the order of its outputs."""
     dataset = TASKS[task]["dataset"]
-    return [[name, featuresets.files(dataset, name, RESULTS)] for name in names]
+    return [[name, feature_set_tables(dataset, name)] for name in names]
 
 
 def score_params(names):
@@ -346,9 +365,9 @@ def score_params(names):
         "dataset": lambda wildcards: TASKS[wildcards.task]["dataset"],
         "task": lambda wildcards: TASKS[wildcards.task],
         "cells": lambda wildcards: score_cells(wildcards.task, names(wildcards)),
-        "mode": EVALUATION.get("mode", "paper"),
-        "inner_folds": EVALUATION.get("inner_folds", 5),
-        "scaling": EVALUATION.get("scaling", [False, True]),
+        "mode": EVALUATION["mode"],
+        "inner_folds": EVALUATION["inner_folds"],
+        "scaling": EVALUATION["scaling"],
     }
 
 
@@ -356,7 +375,7 @@ def score_input(wildcards, names=None):
     """The manifest and every feature table a score job reads: its one cell's, or those of `names`."""
     dataset = TASKS[wildcards.task]["dataset"]
     files = [f for _, tables in score_cells(wildcards.task, names or [wildcards.feature_set]) for f in tables]
-    return {"manifest": f"{RESULTS}/{dataset}/manifest.parquet", "features": list(dict.fromkeys(files))}
+    return {"manifest": manifest_file(dataset), "features": list(dict.fromkeys(files))}
 
 
 def score_files(task=None):
@@ -393,14 +412,14 @@ def reproduction_mem_mb(wildcards, threads):
 
 def choi2017_hdf5(wildcards):
     """The authors' HDF5 for a converted model: its local path, or the downloaded copy."""
-    return config["models"][wildcards.model].get("path", f"resources/choi2017/models/{wildcards.model}.hdf5")
+    return config["models"][wildcards.model].get("path", f"{DOWNLOADS}/models/{wildcards.model}.hdf5")
 
 
 def converted_file(model, key):
     """A converted model's url or sha256: the config's, else the authors' file of its type."""
     entry = config["models"][model]
-    _, digest, name = choi2017.CONVERTERS[entry["type"]]
-    return entry.get(key, {"url": f"{choi2017.REPOSITORY}/{name}", "sha256": digest}[key])
+    digest, name = choi2017.MODEL_FILES[entry["type"]]
+    return entry.get(key, {"url": f"{REPRODUCTION['base_url']}/{name}", "sha256": digest}[key])
 
 
 def source_model_outputs():

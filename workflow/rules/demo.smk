@@ -3,12 +3,12 @@
 
 rule demo_corpus:
     output:
-        [directory(f"{DEMO_ROOT}/{name}") for name in DEMO_DATASETS],
+        [directory(f"{DEMO_ROOT}/{name}") for name in demo.DATASETS],
     params:
-        seed=config.get("demo", {}).get("seed", 20170923),
-        n_source=config.get("demo", {}).get("n_source", 240),
-        n_target=config.get("demo", {}).get("n_target", 120),
-        clip_seconds=config.get("demo", {}).get("clip_seconds", 4.0),
+        seed=config["demo"]["seed"],
+        n_source=config["demo"]["n_source"],
+        n_target=config["demo"]["n_target"],
+        clip_seconds=config["demo"]["clip_seconds"],
     log:
         log_path("demo/demo_corpus.log"),
     threads: 1

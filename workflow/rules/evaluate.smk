@@ -4,7 +4,7 @@
 # gives each cell a job of its own (heavy cells spread over a cluster, or one cell rebuilt
 # alone). Both write one JSON per (task, feature set), with the same script.
 
-if EVALUATION.get("jobs", "task") == "task":
+if EVALUATION["jobs"] == "task":
 
     ruleorder: score_task > score
 

@@ -7,14 +7,12 @@ rule features:
     input:
         unpack(features_input),
     output:
-        [f"{RESULTS}/{{dataset}}/features/{{extractor}}/layer{layer}.parquet" for layer in LAYERS],
+        feature_files("{dataset}", "{extractor}"),
     params:
         extractor=lambda wildcards: config["extractors"][wildcards.extractor],
         model_config=lambda wildcards: config["models"][config["extractors"][wildcards.extractor]["model"]],
-        pooling=lambda wildcards: config["extractors"][wildcards.extractor].get(
-            "pooling", config.get("features", {}).get("pooling", "post")
-        ),
-        batch_size=config.get("features", {}).get("batch_size", 64),
+        pooling=lambda wildcards: extractor_pooling(wildcards.extractor),
+        batch_size=config["features"]["batch_size"],
         dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],
     log:
         log_path("{dataset}/features-{extractor}.log"),

@@ -6,7 +6,7 @@ rule manifest:
     input:
         root=dataset_root,
     output:
-        result_path("{dataset}/manifest.parquet"),
+        manifest_file("{dataset}"),
     params:
         spec=lambda wildcards: dataset_spec(wildcards.dataset),
         tasks=lambda wildcards: {name: task for name, task in TASKS.items() if task["dataset"] == wildcards.dataset},

@@ -5,7 +5,7 @@
 
 rule melspec:
     input:
-        manifest=result_path("{dataset}/manifest.parquet"),
+        manifest=manifest_file("{dataset}"),
     output:
         mel=result_path("{dataset}/{mel}/part-{shard}.parquet"),
         rejected=result_path("{dataset}/{mel}/rejected-{shard}.csv"),
@@ -31,7 +31,7 @@ rule melspec:
 
 rule melspec_summary:
     input:
-        manifest=result_path("{dataset}/manifest.parquet"),
+        manifest=manifest_file("{dataset}"),
         mel=lambda wildcards: mel_shards(wildcards.dataset),
         rejected=lambda wildcards: [
             f"{RESULTS}/{wildcards.dataset}/mel/rejected-{shard:03d}.csv"

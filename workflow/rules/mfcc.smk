@@ -4,14 +4,14 @@
 
 rule mfcc:
     input:
-        manifest=result_path("{dataset}/manifest.parquet"),
+        manifest=manifest_file("{dataset}"),
         mel=lambda wildcards: mel_shards(wildcards.dataset),
     output:
-        result_path("{dataset}/features/mfcc/mfcc.parquet"),
+        feature_table("{dataset}", "mfcc"),
     params:
         frontend=config["frontend"],
         excerpts=config["excerpts"],
-        audio=config.get("mfcc", {}).get("audio", "excerpt"),
+        audio=config["mfcc"]["audio"],
     log:
         log_path("{dataset}/mfcc.log"),
     benchmark:

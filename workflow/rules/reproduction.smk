@@ -5,10 +5,10 @@
 
 rule choi2017_download:
     output:
-        [f"{CHOI2017_DEFAULT_ROOT}/{name}" for name in CHOI2017_FILES],
+        [f"{DOWNLOADS}/{name}" for name in CHOI2017_FILES],
     params:
-        base_url=REPRODUCTION.get("base_url", choi2017.REPOSITORY),
-        checksums=workflow.source_path("../resources/choi2017.sha256"),
+        base_url=REPRODUCTION["base_url"],
+        checksums=CHOI2017_CHECKSUMS,
     log:
         log_path("reproduction/choi2017_download.log"),
     threads: 1

@@ -11,7 +11,7 @@ rule tag:
         result_path("tags/{model}.csv"),
     params:
         paths=lambda wildcards: config["tagging"]["paths"],
-        top_k=lambda wildcards: config["tagging"].get("top_k", 5),
+        top_k=lambda wildcards: config["tagging"]["top_k"],
         duration=lambda wildcards: config["tagging"].get("duration"),
     log:
         log_path("tags/{model}.log"),

@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        manifest=lambda wildcards: f"{RESULTS}/{source_dataset(wildcards.model)}/manifest.parquet",
+        manifest=lambda wildcards: manifest_file(source_dataset(wildcards.model)),
         mel=lambda wildcards: mel_shards(source_dataset(wildcards.model)),
     output:
         weights=result_path("models/{model}/model.pt"),

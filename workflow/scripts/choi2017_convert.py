@@ -1,5 +1,5 @@
 """Rule choi2017_convert: the authors' Keras HDF5 to this project's weights and spec."""
-from mirtransfer.choi2017 import convert_file
+from mirtransfer.convert import convert_file
 from mirtransfer.files import script_logging
 
 with script_logging(snakemake.log[0]) as log:

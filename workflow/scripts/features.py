@@ -19,7 +19,7 @@ with script_logging(snakemake.log[0]) as log:
         extractor=snakemake.params.extractor,
         model_files=(snakemake.input.weights, snakemake.input.spec) if trained else None,
         model_config=snakemake.params.model_config,
-        where=snakemake.params.pooling,
+        pooling=snakemake.params.pooling,
         batch_size=snakemake.params.batch_size,
         authors_ids=authors,
         logger=log,
