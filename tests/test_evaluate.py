@@ -266,12 +266,16 @@ def test_misaligned_and_missing_features(scored_dataset):
         featuresets.targets(manifest, ids, "label")
 
 
+# A task as the config gives it, the schema's defaults filled in.
+TOY_TASK = {"dataset": "toy", "target": "label", "kind": "classification", "protocol": "predefined_folds",
+            "n_folds": 10, "train_splits": ["train", "valid"], "test_splits": ["test"]}
+
+
 def test_score_feature_set_with_predefined_folds(scored_dataset):
     root, _ = scored_dataset
-    task = {"dataset": "toy", "target": "label", "kind": "classification", "protocol": "predefined_folds"}
-    result = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", task)
+    result = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", "toy_task", TOY_TASK)
     assert result["fold_sizes"] == [10, 10, 10, 10] and result["score"] > 0.8
-    assert result["feature_set"] == "convnet:5" and result["metric"] == "accuracy"
+    assert result["feature_set"] == "convnet:5" and result["metric"] == "accuracy" and result["task"] == "toy_task"
 
 
 def test_interval_by_hand():
@@ -316,8 +320,7 @@ def test_selection_on_a_valid_split(scored_dataset):
 
 def test_single_split_cell_holds_its_clip_scores(scored_dataset):
     root, _ = scored_dataset
-    task = {"dataset": "toy", "target": "label", "kind": "classification", "protocol": "predefined_folds"}
-    cell = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", task)
+    cell = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", "toy_task", TOY_TASK)
     assert cell["ci95_method"] == "t over folds" and cell["ci95"][0] < cell["score"] <= cell["ci95"][1]
     manifest, _ = read_manifest(root / "results/toy/manifest.parquet")
     ids, X, _ = featuresets.load(tables(root, "convnet:5"))

@@ -505,6 +505,7 @@ def score_feature_set(
     feature_paths: list[str | Path],
     dataset: str,
     feature_set: str,
+    task_name: str,
     task: dict[str, Any],
     *,
     mode: str = "paper",
@@ -515,7 +516,8 @@ def score_feature_set(
     """Score one feature set of a dataset on one task under the task's protocol.
 
     feature_paths: the set's tables, parts in order (the rule's input);
-    task: {target, kind, protocol, n_folds, train_splits, test_splits} (config: tasks.<name>).
+    task: the config's tasks.<task_name>, its defaults filled by the schema ({target, kind, protocol,
+    n_folds, train_splits, test_splits, valid_splits}).
     """
     manifest, _ = read_manifest(manifest_path)
     clip_ids, X, _ = featuresets.load(feature_paths)
@@ -524,20 +526,20 @@ def score_feature_set(
     rows = manifest.set_index("clip_id").loc[clip_ids]
     folds = make_folds(
         task["protocol"], task["kind"], y,
-        n_folds=task.get("n_folds", 10),
+        n_folds=task["n_folds"],
         fold=rows["fold"].to_numpy(),
         split=rows["split"].to_numpy(),
-        train_splits=tuple(task.get("train_splits", ("train", "valid"))),
-        test_splits=tuple(task.get("test_splits", ("test",))),
+        train_splits=tuple(task["train_splits"]),
+        test_splits=tuple(task["test_splits"]),
     )
     selection = None
     if task.get("valid_splits"):
         if task["protocol"] != "train_test":
             raise TaskError(f"valid_splits goes with protocol train_test, not {task['protocol']!r}")
         (selection,) = make_folds("train_test", task["kind"], y, split=rows["split"].to_numpy(),
-                                  train_splits=tuple(task.get("train_splits", ("train", "valid"))),
+                                  train_splits=tuple(task["train_splits"]),
                                   test_splits=tuple(task["valid_splits"]))
     result = evaluate(X, y, folds, task["kind"], mode=mode, inner_folds=inner_folds, n_jobs=n_jobs, scaling=scaling,
                       selection=selection)
-    result.update({"dataset": dataset, "feature_set": feature_set, "task": task})
+    result.update({"dataset": dataset, "feature_set": feature_set, "task": task_name, "task_config": task})
     return result

@@ -432,9 +432,7 @@ def run_shard(
     extractor = MelExtractor(
         from_config(frontend),
         ExcerptPolicy(**excerpts),
-        dtype=melspec.get("dtype", "float16"),
-        batch_size=melspec.get("batch_size", 32),
-        compression=melspec.get("compression", "none"),
+        **melspec,  # dtype, batch_size, compression
         threads=threads,
         strict=strict,
         logger=log,

@@ -77,7 +77,7 @@ def collect(paths: list[str | Path], published: dict[str, float] | None = None) 
         cells.append(r)
         parts = parse(r["feature_set"])
         rows.append({
-            "task": Path(path).parent.name,
+            "task": r["task"],
             "feature_set": r["feature_set"],
             "group": "+".join(p.extractor for p in parts),
             "layers": "".join(map(str, parts[-1].layers)),
