@@ -25,7 +25,7 @@ import torch
 
 from mirtransfer.features import layer_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
-from mirtransfer.melspec import MelTable, mel_column, mel_schema, open_writer
+from mirtransfer.meltable import MelTable, mel_column, mel_schema, open_writer
 from mirtransfer.model import build_model, device_for
 from mirtransfer.modelspec import ModelSpec
 from mirtransfer.train import SplitStream, train_step

@@ -23,7 +23,7 @@ from mirtransfer.choi2017 import FRONTEND, MIN_FEATURE_SECONDS, MSD_TOP50, front
 from mirtransfer.convert import NotChoi2017Model, convert, convert_file
 from mirtransfer.frontend import fit_length
 from mirtransfer.logmel import LogMel
-from mirtransfer.melspec import Resampler
+from mirtransfer.excerpts import Resampler
 from mirtransfer.model import load_model
 from mirtransfer.tagging import main as tagging_main
 from mirtransfer.tagging import tag_files

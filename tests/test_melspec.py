@@ -18,9 +18,9 @@ from mirtransfer.logmel import LogMel
 from mirtransfer.datasets import build_manifest
 from mirtransfer.errors import UserError
 from mirtransfer.manifest import write_manifest
-from mirtransfer.melspec import (
-    METADATA_KEY, BadAudioError, MelExtractor, MelTable, Resampler, run_shard, shard_bounds, summarize,
-)
+from mirtransfer.excerpts import Resampler
+from mirtransfer.melspec import BadAudioError, MelExtractor, run_shard, shard_bounds, summarize
+from mirtransfer.meltable import METADATA_KEY, MelTable
 
 FE = FrontEnd(duration=2.0)
 

@@ -13,7 +13,8 @@ from mirtransfer.featuresets import read_features
 from mirtransfer.frontend import FrontEnd, FrontEndMismatch
 from mirtransfer.datasets import build_manifest
 from mirtransfer.manifest import write_manifest
-from mirtransfer.melspec import MelTable, run_shard
+from mirtransfer.melspec import run_shard
+from mirtransfer.meltable import MelTable
 from mirtransfer.model import build_model, load_model
 from mirtransfer.modelspec import ModelSpec
 from mirtransfer.train import SplitStream, TrainConfig, TrainOutputs, multi_hot, tag_vocabulary, train

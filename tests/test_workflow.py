@@ -16,7 +16,7 @@ import yaml
 from conftest import REPO, run_snakemake, write_config, write_tone
 from mirtransfer.featuresets import read_features
 from mirtransfer.files import sha256
-from mirtransfer.melspec import MelTable
+from mirtransfer.meltable import MelTable
 
 
 def test_lint_is_clean(tmp_path):

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from mirtransfer.featuresets import write_layers
-from mirtransfer.melspec import MelTable, mel_tensor
+from mirtransfer.meltable import MelTable, mel_tensor
 from mirtransfer.model import ConvNet, build_model, device_for, float32_convolutions, group_statistics, load_model
 from mirtransfer.modelspec import N_BLOCKS, ModelSpec, check_excerpt
 
@@ -36,7 +36,7 @@ NORMALISATIONS = tuple(NORMALISATION_TEXT)
 
 
 def _chunk_features(
-    model: ConvNet, table: MelTable, *, pooling: str, normalisation: str, batch_size: int, group_size: int,
+    model: ConvNet, table: MelTable, *, pooling: str, normalisation: str, batch_size: int, group_size: int | None,
     device: torch.device,
     order: np.ndarray | None = None,
 ) -> Iterator[tuple[list[str], list[torch.Tensor]]]:
@@ -58,6 +58,8 @@ def _chunk_features(
         for batch in table.iter_batches(batch_size):
             yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), pooling=pooling, stats=stats)[0]
     elif normalisation == "batch":
+        if group_size is None:
+            raise ValueError("normalisation 'batch' needs group_size, the clips normalised together")
         rows = np.arange(table.num_rows) if order is None else np.asarray(order)
         for start in range(0, len(rows), group_size):
             group = table.take(rows[start : start + group_size])
@@ -88,13 +90,14 @@ def layer_features(
     pooling: str,
     normalisation: str = "model",
     batch_size: int = 64,
-    group_size: int = 256,
+    group_size: int | None = None,
     order: np.ndarray | None = None,
     device: torch.device | None = None,
 ) -> tuple[list[str], list[np.ndarray]]:
     """Clip ids (table order) and, per block, a (clips, channels) float32 array averaged over excerpts.
 
-    normalisation, group_size and order: see _chunk_features; batch_size: rows per forward pass (memory).
+    normalisation, group_size (for 'batch': the extractor's batch_size) and order: see _chunk_features;
+    batch_size: rows per forward pass (memory).
     """
     device = device or device_for()
     model.spec.frontend.require_same(table.frontend, mine="the model", theirs=f"the spectrograms {table.paths[0]}")

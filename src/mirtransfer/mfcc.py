@@ -22,7 +22,8 @@ import numpy as np
 from mirtransfer.featuresets import write_table
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
 from mirtransfer.manifest import read_manifest
-from mirtransfer.melspec import ExcerptReader, MelTable
+from mirtransfer.excerpts import ExcerptReader
+from mirtransfer.meltable import MelTable
 
 N_MFCC = 20
 MIN_SAMPLES = 1024  # the authors padded shorter clips to this length

@@ -30,7 +30,7 @@ from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path
 from mirtransfer.frontend import ExcerptPolicy
 from mirtransfer.logmel import LogMel
-from mirtransfer.melspec import Resampler
+from mirtransfer.excerpts import Resampler
 from mirtransfer.model import ConvNet, device_for, float32_convolutions, group_statistics, load_model
 from mirtransfer.modelspec import check_excerpt
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from mirtransfer.files import atomic_path, sha256, write_json
 from mirtransfer.manifest import read_manifest
-from mirtransfer.melspec import MelTable, mel_tensor
+from mirtransfer.meltable import MelTable, mel_tensor
 from mirtransfer.model import ConvNet, build_model, device_for, save_model
 from mirtransfer.modelspec import ModelSpec
 
