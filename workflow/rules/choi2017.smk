@@ -32,7 +32,7 @@ rule choi2017_convert:
     params:
         kind=lambda wildcards: config["models"][wildcards.model]["type"],
         sha256=lambda wildcards: converted_file(wildcards.model, "sha256"),
-        duration=lambda wildcards: config["models"][wildcards.model].get("duration", choi2017.FRONTEND.duration),
+        duration=lambda wildcards: converted_duration(config["models"][wildcards.model]),
     wildcard_constraints:
         model="|".join(CHOI2017_MODELS) or "^$",
     log:

@@ -97,9 +97,13 @@ def extractor_pooling(extractor):
     return config["extractors"][extractor].get("pooling", config["features"]["pooling"])
 
 
+def converted_duration(model):
+    """A converted model's excerpt seconds: its `duration`, else its type's preset's."""
+    return model.get("duration", from_config({"preset": model["type"]}).duration)
+
+
 def excerpt_problems(where, model, pooling, duration):
     """A converted model's excerpts must be long enough for its pooling (the check features and tagging make)."""
-    duration = duration or choi2017.FRONTEND.duration
     spec = ModelSpec(from_config({"preset": model["type"], "duration": duration}), ["t"], pools=choi2017.POOLS)
     try:
         check_excerpt(spec, pooling, f"{where} (model type {model['type']})")
@@ -128,17 +132,17 @@ def check_references():
     for name, model in config["models"].items():
         if model.get("type") in choi2017.MODEL_FILES:  # the converter's own check of the duration
             try:
-                choi2017.frontend(model["type"], model.get("duration", choi2017.FRONTEND.duration))
+                choi2017.frontend(model["type"], converted_duration(model))
             except ValueError as err:
                 problems.append(f"models.{name}.duration: {err}")
     for name, extractor in config["extractors"].items():
         model = config["models"].get(extractor["model"], {})
         if model.get("type") in choi2017.MODEL_FILES:
             pooling = extractor_pooling(name)
-            problems += excerpt_problems(f"extractors.{name}", model, pooling, model.get("duration"))
+            problems += excerpt_problems(f"extractors.{name}", model, pooling, converted_duration(model))
     if tagging and config["models"].get(tagging["model"], {}).get("type") in choi2017.MODEL_FILES:
         model = config["models"][tagging["model"]]
-        problems += excerpt_problems("tagging", model, "post", tagging.get("duration", model.get("duration")))
+        problems += excerpt_problems("tagging", model, "post", tagging.get("duration", converted_duration(model)))
     for name in REPRODUCTION["compare_features"]:
         if name not in config["extractors"]:
             problems.append(f"reproduction.compare_features: {name!r} is not a key of extractors")
@@ -252,7 +256,7 @@ def mel_frontend(mel):
     if mel == "mel":
         return config["frontend"]
     model = config["models"][mel.removeprefix("mel-")]
-    return {"preset": model["type"], "duration": model.get("duration", choi2017.FRONTEND.duration)}
+    return {"preset": model["type"], "duration": converted_duration(model)}
 
 
 def rule_resources(rule, key, default):
