@@ -49,9 +49,9 @@ def model_available(name):
 
 
 MODELS = sorted(m for m in config["models"] if model_available(m))
-TRAINED_MODELS = [m for m in MODELS if config["models"][m].get("type", "train") == "train"]
+TRAINED_MODELS = [m for m in MODELS if config["models"][m]["type"] == "train"]
 # Models converted from the authors' files: choi2017 (keras2 re-training), choi2017_paper (the paper's).
-CHOI2017_MODELS = [m for m in MODELS if config["models"][m].get("type") in choi2017.MODEL_FILES]
+CHOI2017_MODELS = [m for m in MODELS if config["models"][m]["type"] in choi2017.MODEL_FILES]
 EXTRACTORS = sorted(e for e, x in config["extractors"].items() if x["model"] in MODELS)
 for _name in sorted(set(config["models"]) - set(MODELS)):
     logger.warning(f"models.{_name}: {config['models'][_name]['path']} does not exist; the model and its "
@@ -117,7 +117,7 @@ def check_references():
     problems = []
     tagging = config.get("tagging")
     for name, model in config["models"].items():
-        for dataset in source_candidates(model) if model.get("type", "train") == "train" else []:
+        for dataset in source_candidates(model) if model["type"] == "train" else []:
             if dataset not in config["datasets"]:
                 problems.append(f"models.{name}.dataset: {dataset!r} is not a key of datasets")
     for name, extractor in config["extractors"].items():
@@ -130,7 +130,7 @@ def check_references():
         if task["dataset"] not in FEATURE_DATASETS:
             problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
     for name, model in config["models"].items():
-        if model.get("type") in choi2017.MODEL_FILES:  # the converter's own check of the duration
+        if model["type"] in choi2017.MODEL_FILES:  # the converter's own check of the duration
             try:
                 choi2017.frontend(model["type"], converted_duration(model))
             except ValueError as err:
@@ -309,7 +309,7 @@ def features_input(wildcards):
     if extractor["weights"] == "trained":
         inputs.update(model_files(extractor["model"]))
     table = authors_table(wildcards.dataset)
-    if extractor.get("batch_order") == "authors" and table:
+    if extractor["batch_order"] == "authors" and table:
         inputs["authors_table"] = table
     return inputs
 
