@@ -31,10 +31,13 @@ class PrimalNotSolved(RuntimeError):
 
 
 def _solve(P: sp.csc_matrix, q: np.ndarray, A: sp.csc_matrix, b: np.ndarray) -> np.ndarray:
-    """argmin 1/2 z'Pz + q'z subject to Az <= b (Clarabel, one thread)."""
+    """argmin 1/2 z'Pz + q'z subject to Az <= b (Clarabel, one thread, faer's LDL)."""
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.max_threads = 1
+    # Supernodal LDL: the KKT system holds a dense (pair's clips x features) block; 1.4x faster
+    # than the default qdldl on urbansound's pairs (1,570 x 160), the same optimum to 2e-10.
+    settings.direct_solve_method = "faer"
     solution = clarabel.DefaultSolver(P, q, A, b, [clarabel.NonnegativeConeT(A.shape[0])], settings).solve()
     if str(solution.status) not in SOLVED:
         raise PrimalNotSolved(f"the primal SVM problem ended with status {solution.status}")
