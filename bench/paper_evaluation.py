@@ -7,8 +7,10 @@ today's folds (``reproduction.task_folds(legacy=False)``), in paper mode and, wi
 for extracted ones: the same clips and dimensions. Cells per task: the 31 layer
 combinations, ``mfcc`` and ``mfcc+convnet:12345`` (33; urbansound's MFCCs are not released).
 
-Each finished cell is appended to ``--out`` (CSV, bench/out/paper_evaluation.csv) at once, and cells already there are
-not run again, so an interrupted run resumes. At the end the script prints, per task and
+Each finished cell is appended to ``--out`` at once, with the commit of the code that ran
+it, and cells already there are not run again, so an interrupted run resumes. The default,
+bench/results/paper_evaluation.csv, is committed: the full run (about five hours on 2 cores)
+can span sessions. At the end the script prints, per task and
 mode, the cells, their total and the slowest cell with its share, and for paper mode the
 largest difference from the published score. ``--unbounded-seconds N`` also runs each
 paper-mode cell with libsvm unbounded (as the reproduction does) in a child process for at
@@ -27,6 +29,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import subprocess
 import time
 from pathlib import Path
 
@@ -37,7 +40,7 @@ from mirtransfer.evaluate import evaluate
 from mirtransfer.reproduction import TASKS, feature_matrix, published_scores, task_folds
 
 COLUMNS = ["task", "features", "mode", "score", "published", "seconds", "fits_run", "libsvm", "primal", "capped",
-           "best_params", "unbounded_score", "unbounded_seconds", "same_candidate"]
+           "best_params", "unbounded_score", "unbounded_seconds", "same_candidate", "commit"]
 
 
 def feature_sets() -> list[str]:
@@ -67,6 +70,15 @@ def unbounded_cell(root: Path, task: str, features: str, jobs: int, limit: float
     return queue.get()
 
 
+def commit() -> str:
+    """The checked-out commit, marked '+' when the package or this script differ from it."""
+    here = Path(__file__).parent
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "../src", "paper_evaluation.py"], cwd=here,
+                           capture_output=True, text=True).stdout.strip()
+    return head + ("+" if dirty else "")
+
+
 def run_cell(root: Path, task: str, features: str, mode: str, jobs: int, published: float | None,
              unbounded_seconds: float) -> dict | None:
     """One cell's row of the results table; None when its features are not released."""
@@ -79,7 +91,7 @@ def run_cell(root: Path, task: str, features: str, mode: str, jobs: int, publish
     row = {"task": task, "features": features, "mode": mode, "score": result["score"], "published": published,
            "seconds": time.perf_counter() - t0, "fits_run": result["fits"]["run"], **result["solvers"],
            "best_params": json.dumps(result["best_params"]), "unbounded_score": np.nan, "unbounded_seconds": np.nan,
-           "same_candidate": None}
+           "same_candidate": None, "commit": commit()}
     if unbounded_seconds > 0 and mode == "paper":
         other = unbounded_cell(root, task, features, jobs, unbounded_seconds)
         if other is None:
@@ -119,7 +131,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["paper", "nested", "both"], default="paper")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--unbounded-seconds", type=float, default=0.0)
-    parser.add_argument("--out", type=Path, default=Path("bench/out/paper_evaluation.csv"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/paper_evaluation.csv"))
     args = parser.parse_args()
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
