@@ -21,6 +21,7 @@ from mirtransfer.manifest import write_manifest
 from mirtransfer.excerpts import Resampler
 from mirtransfer.melspec import BadAudioError, MelExtractor, run_shard, shard_bounds, summarize
 from mirtransfer.meltable import METADATA_KEY, MelTable
+from mirtransfer.parquet_pages import plain_pages
 
 FE = FrontEnd(duration=2.0)
 
@@ -115,6 +116,27 @@ def test_binary_layout_and_list_caches(tmp_path, dataset):
     assert pa.types.is_fixed_size_list(pq.read_schema(old).field("mel").type)
     np.testing.assert_array_equal(np.concatenate([b.mel for b in MelTable([old]).iter_batches(3)]), rows)
     np.testing.assert_array_equal(MelTable([old]).take([2, 0]).mel, rows[[2, 0]])
+
+
+def test_uncompressed_tables_read_as_views_of_the_file(tmp_path, dataset):
+    """The default (uncompressed) table's rows are views of the memory-mapped file; a compressed
+    table, decoded by pyarrow, reads to the same arrays."""
+    root, manifest, _, _ = dataset
+    plain, packed = tmp_path / "plain.parquet", tmp_path / "zstd.parquet"
+    MelExtractor(FE, ExcerptPolicy(), dtype="float16", batch_size=4).run(manifest, root, plain)
+    MelExtractor(FE, ExcerptPolicy(), dtype="float16", batch_size=4, compression="zstd").run(manifest, root, packed)
+    metadata = pq.ParquetFile(plain).metadata
+    mel = metadata.schema.names.index("mel")
+    assert plain_pages(pa.memory_map(str(plain)).read_buffer(), metadata, 0, mel) is not None
+    assert plain_pages(pa.memory_map(str(packed)).read_buffer(), pq.ParquetFile(packed).metadata, 0, mel) is None
+    a, b = MelTable([plain]), MelTable([packed])
+    for x, y in zip(a.iter_batches(3), b.iter_batches(3), strict=True):
+        assert x.clip_ids == y.clip_ids and not x.mel.flags.writeable
+        np.testing.assert_array_equal(x.excerpt, y.excerpt)
+        np.testing.assert_array_equal(x.mel, y.mel)
+    np.testing.assert_array_equal(a.take([3, 0, 2]).mel, b.take([3, 0, 2]).mel)
+    clip = a.index()["clip_id"].iloc[-1]
+    np.testing.assert_array_equal(a.read_clip(clip), b.read_clip(clip))
 
 
 def test_strict_mode_fails_and_leaves_no_output(tmp_path, dataset):

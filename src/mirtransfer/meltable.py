@@ -27,6 +27,7 @@ import torch
 
 from mirtransfer.errors import UserError
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
+from mirtransfer.parquet_pages import plain_pages
 
 METADATA_KEY = b"mirtransfer.melspec"
 DTYPES = {"float16": (np.float16, pa.float16()), "float32": (np.float32, pa.float32())}
@@ -111,6 +112,7 @@ class MelTable:
             raise ValueError("no spectrogram shard given")
         self.paths = [Path(p) for p in paths]
         self._files = [pq.ParquetFile(p) for p in self.paths]
+        self._mapped = [pa.memory_map(str(p)).read_buffer() for p in self.paths]  # the files' bytes, for read_row_group
         metas = [json.loads(f.schema_arrow.metadata[METADATA_KEY]) for f in self._files]
         for path, meta in zip(self.paths[1:], metas[1:]):
             if {k: meta[k] for k in ("frontend", "excerpts", "shape", "dtype")} != {
@@ -139,43 +141,55 @@ class MelTable:
         """Stream the table in order, in batches of up to ``batch_size`` rows.
 
         A batch never spans two row groups (the writer's melspec.batch_size), so each
-        batch's array is a view of the decoded Arrow buffer, not a copy.
+        batch's array is a view of its row group's (see ``read_row_group``), not a copy.
 
-        Row groups are decoded ``prefetch`` at a time by background threads (pyarrow
+        Row groups are read ``prefetch`` at a time by background threads (pyarrow
         releases the GIL), so reading overlaps with the consumer's work; memory holds
-        about prefetch + 1 row groups.
+        about prefetch + 1 row groups where pyarrow decodes them, none where they are
+        views of the file.
         """
         groups = [(i, g) for i, f in enumerate(self._files) for g in range(f.num_row_groups)]
         with ThreadPoolExecutor(max_workers=max(prefetch, 1)) as pool:
-            pending = [pool.submit(self._read_group, *g) for g in groups[:prefetch]]
+            pending = [pool.submit(self.read_row_group, *g) for g in groups[:prefetch]]
             for k in range(len(groups)):
-                group = (pending.pop(0) if pending else pool.submit(self._read_group, *groups[k])).result()
+                group = (pending.pop(0) if pending else pool.submit(self.read_row_group, *groups[k])).result()
                 if k + prefetch < len(groups):
-                    pending.append(pool.submit(self._read_group, *groups[k + prefetch]))
-                for rb in group.to_batches(max_chunksize=batch_size):
-                    yield self._to_batch(rb)
+                    pending.append(pool.submit(self.read_row_group, *groups[k + prefetch]))
+                for start in range(0, len(group.clip_ids), batch_size):
+                    stop = start + batch_size
+                    yield MelBatch(group.clip_ids[start:stop], group.excerpt[start:stop], group.mel[start:stop])
 
-    def _read_group(self, file: int, group: int) -> pa.Table:
+    def read_row_group(self, file: int, group: int) -> MelBatch:
+        """One row group as a batch; its array is read-only.
+
+        Tables written by ``open_writer`` without compression hold each spectrogram as it
+        lies in memory: the array is then a view of the memory-mapped file (see
+        :mod:`mirtransfer.parquet_pages`), and reading costs no pass over the bytes; the
+        page cache holds them. Other layouts (compressed tables, the list column of older
+        caches) are decoded by pyarrow.
+        """
         # A reader of its own per call: prefetch threads must not share one ParquetFile
-        # (concurrent reads through one deadlocked); the parsed footer is reused. The file is
-        # memory-mapped: the pages are read from the page cache without a copy into a buffer
-        # of their own (row groups read 1.6 to 1.7x faster here).
-        reader = pq.ParquetFile(self.paths[file], metadata=self._files[file].metadata, memory_map=True,
-                                pre_buffer=False)
-        return reader.read_row_group(group, use_threads=False).combine_chunks()
-
-    def _to_batch(self, rb: pa.RecordBatch) -> MelBatch:
-        column = rb.column("mel")
-        if pa.types.is_fixed_size_binary(column.type):  # a view of the column's buffer (mel_column)
-            storage, width = np.dtype(DTYPES[self.metadata["dtype"]][0]), column.type.byte_width
-            flat = np.frombuffer(column.buffers()[1], dtype=storage, count=len(rb) * width // storage.itemsize,
-                                 offset=column.offset * width)
-        else:  # caches written before the binary layout: one list value per row
-            flat = column.flatten().to_numpy(zero_copy_only=True)
+        # (concurrent reads through one deadlocked); the parsed footer is reused.
+        metadata = self._files[file].metadata
+        reader = pq.ParquetFile(self.paths[file], metadata=metadata, memory_map=True, pre_buffer=False)
+        storage = np.dtype(DTYPES[self.metadata["dtype"]][0])
+        pages = plain_pages(self._mapped[file], metadata, group, self._files[file].schema_arrow.get_field_index("mel"))
+        if pages is None:
+            table = reader.read_row_group(group, use_threads=False).combine_chunks()
+            column = table.column("mel").chunks[0] if table.num_rows else pa.array([], table.schema.field("mel").type)
+            if pa.types.is_fixed_size_binary(column.type):  # one value per row (mel_column): a view of its buffer
+                width = column.type.byte_width
+                flat = np.frombuffer(column.buffers()[1], dtype=storage, count=len(column) * width // storage.itemsize,
+                                     offset=column.offset * width)
+            else:  # caches written before the binary layout: one list value per row
+                flat = column.flatten().to_numpy(zero_copy_only=True)
+        else:
+            table = reader.read_row_group(group, columns=["clip_id", "excerpt"], use_threads=False)
+            flat = (pages[0] if len(pages) == 1 else np.concatenate(pages)).view(storage)
         return MelBatch(
-            clip_ids=rb.column("clip_id").to_pylist(),
-            excerpt=rb.column("excerpt").to_numpy(),
-            mel=flat.reshape(len(rb), *self.shape),
+            clip_ids=table.column("clip_id").to_pylist(),
+            excerpt=table.column("excerpt").to_numpy(),
+            mel=flat.reshape(table.num_rows, *self.shape),
         )
 
     def take(self, rows: Sequence[int]) -> MelBatch:
@@ -194,7 +208,7 @@ class MelTable:
         ids: list[str] = [""] * len(rows)
         excerpt = np.empty(len(rows), dtype=np.int16)
         for group in np.unique(which):
-            batch = self._to_batch(self._read_group(*groups[group]).to_batches()[0])
+            batch = self.read_row_group(*groups[group])
             picked = np.flatnonzero(which == group)
             local = rows[picked] - starts[group]
             mel[picked] = batch.mel[local]
@@ -211,19 +225,14 @@ class MelTable:
             for g in range(f.num_row_groups)
         }
 
-    def read_row_group(self, file: int, group: int) -> MelBatch:
-        """One row group as a batch."""
-        return self._to_batch(self._read_group(file, group).to_batches()[0])
-
     def read_clip(self, clip_id: str) -> np.ndarray:
         """All excerpts of one clip as an (excerpts, n_mels, n_frames) array.
 
         A clip's excerpts are always written to one row group, so one group is read.
         """
-        for f in self._files:
+        for k, f in enumerate(self._files):
             for i in range(f.num_row_groups):
                 mask = pc.equal(f.read_row_group(i, columns=["clip_id"]).column("clip_id"), clip_id)
                 if pc.any(mask).as_py():
-                    rows = f.read_row_group(i).filter(mask).combine_chunks()
-                    return self._to_batch(rows.to_batches()[0]).mel.copy()
+                    return self.read_row_group(k, i).mel[mask.to_numpy(zero_copy_only=False)]
         raise KeyError(f"clip {clip_id!r} is not in {', '.join(map(str, self.paths))}")
