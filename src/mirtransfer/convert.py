@@ -81,7 +81,7 @@ def _check_kernels(path: Path, frontend: FrontEnd, real: h5py.Dataset, imag: h5p
     n = np.arange(frontend.n_fft)
     dft = logmel.window.numpy()[:, None] * np.exp(2j * np.pi * np.outer(n, np.arange(frontend.n_fft // 2 + 1)) / frontend.n_fft)
     checks = {
-        "mel filterbank": (fbank[:], logmel.fbank2[::2].numpy()),
+        "mel filterbank": (fbank[:], logmel.fbank.numpy()),
         "real DFT kernels": (real[:, 0, 0, :], dft.real),
         "imaginary DFT kernels": (imag[:, 0, 0, :], dft.imag),
     }
