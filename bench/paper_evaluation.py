@@ -8,14 +8,15 @@ for extracted ones: the same clips and dimensions. Cells per task: the 31 layer
 combinations, ``mfcc`` and ``mfcc+convnet:12345`` (33; urbansound's MFCCs are not released).
 
 Each finished cell is appended to ``--out`` at once, with the commit of the code that ran
-it, and cells already there are not run again, so an interrupted run resumes. The default,
-bench/results/paper_evaluation.csv, is committed: the full run (about five hours on 2 cores)
-can span sessions. At the end the script prints, per task and
-mode, the cells, their total and the slowest cell with its share, and for paper mode the
-largest difference from the published score. ``--unbounded-seconds N`` also runs each
-paper-mode cell with libsvm unbounded (as the reproduction does) in a child process for at
-most N seconds, and where it finishes records whether the bounded grid chose the same
-candidate and the difference of the two scores.
+it and the time it finished (to tell which cells shared the machine with other work), and
+cells already there are not run again, so an interrupted run resumes. The default,
+bench/results/paper_evaluation.csv, is committed: the full run (about five hours on 2
+cores) can span sessions. At the end the script prints, per task and mode, the cells,
+their total and the slowest cell with its share, and for paper mode the largest
+difference from the published score. ``--unbounded-seconds N`` also runs each paper-mode
+cell with libsvm unbounded (as the reproduction does) in a child process for at most N
+seconds, and where it finishes records whether the bounded grid chose the same candidate
+and the difference of the two scores.
 
 Usage:
   .venv/bin/python bench/paper_evaluation.py                       # all tasks, paper mode
@@ -40,7 +41,7 @@ from mirtransfer.evaluate import evaluate
 from mirtransfer.reproduction import TASKS, feature_matrix, published_scores, task_folds
 
 COLUMNS = ["task", "features", "mode", "score", "published", "seconds", "fits_run", "libsvm", "primal", "capped",
-           "best_params", "unbounded_score", "unbounded_seconds", "same_candidate", "commit"]
+           "best_params", "unbounded_score", "unbounded_seconds", "same_candidate", "commit", "finished"]
 
 
 def feature_sets() -> list[str]:
@@ -91,7 +92,8 @@ def run_cell(root: Path, task: str, features: str, mode: str, jobs: int, publish
     row = {"task": task, "features": features, "mode": mode, "score": result["score"], "published": published,
            "seconds": time.perf_counter() - t0, "fits_run": result["fits"]["run"], **result["solvers"],
            "best_params": json.dumps(result["best_params"]), "unbounded_score": np.nan, "unbounded_seconds": np.nan,
-           "same_candidate": None, "commit": commit()}
+           "same_candidate": None, "commit": commit(),
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if unbounded_seconds > 0 and mode == "paper":
         other = unbounded_cell(root, task, features, jobs, unbounded_seconds)
         if other is None:
@@ -136,7 +138,9 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     published = published_scores(args.root).set_index(["task", "features"])["score"]
-    done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame(columns=COLUMNS)
+    done = pd.read_csv(args.out).reindex(columns=COLUMNS) if args.out.exists() else pd.DataFrame(columns=COLUMNS)
+    if args.out.exists():
+        done.to_csv(args.out, index=False)  # columns added since the file was begun stay empty
     keys = set(zip(done["task"], done["features"], done["mode"]))
     modes = ["paper", "nested"] if args.mode == "both" else [args.mode]
     tasks = args.task or list(TASKS)
