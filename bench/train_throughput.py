@@ -3,6 +3,7 @@
 Writes a Parquet spectrogram table of random 29 s clips (96 x 1360, float16), then times:
   memory copy a plain copy of the same bytes, batch by batch (the data path's ceiling);
   data        MelTable batches read and moved to the device (no model);
+  train data  one shuffled epoch of SplitStream batches moved to the device (no model);
   train step  forward + backward + Adam step on a batch already on the device;
   extract     inference of the five pooled layers on a batch already on the device;
   train e2e   one shuffled epoch through SplitStream (data path + steps);
@@ -25,7 +26,7 @@ import torch
 
 from mirtransfer.features import layer_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
-from mirtransfer.meltable import MelTable, mel_column, mel_schema, open_writer
+from mirtransfer.meltable import MelTable, mel_column, mel_schema, mel_tensor, open_writer
 from mirtransfer.model import build_model, device_for
 from mirtransfer.modelspec import ModelSpec
 from mirtransfer.train import SplitStream, train_step
@@ -109,6 +110,10 @@ def main() -> None:
 
         stream = SplitStream(table, {c: np.zeros(50, np.float32) for c in ids}, args.batch_size)
 
+        def train_data() -> None:
+            for mel, _, _ in stream.epoch(np.random.default_rng(0)):
+                mel_tensor(mel, device)
+
         def train_epoch() -> None:
             model.train()
             for mel, target, _ in stream.epoch(np.random.default_rng(0)):
@@ -118,6 +123,7 @@ def main() -> None:
         results = {
             "memory copy (same bytes)": rate(copy, args.clips, device),
             "data (Parquet -> device)": rate(data, args.clips, device),
+            "train data (shuffled)": rate(train_data, args.clips, device),
             "train step (on device)": rate(step, len(x), device),
             "train epoch end to end": rate(train_epoch, args.clips, device, repeats=1),
         }

@@ -68,6 +68,31 @@ def test_stream_covers_the_split_once_in_any_order(source):
         assert [targets[c][0] for c in batch] == list(y[:, 0])
 
 
+def test_stream_batches_follow_their_definition(source):
+    """Row groups shuffled, then the rows within each window of row groups, batches running on
+    across windows: the same batches, values and targets as that definition read plainly."""
+    _, shards = source
+    table = MelTable(shards)
+    ids = table.index()["clip_id"].tolist()
+    targets = {c: np.array([i, -i], np.float32) for i, c in enumerate(ids) if i % 4}
+    for window, size in [(2, 5), (1, 3), (3, 64)]:
+        rng = np.random.default_rng(7)
+        groups = [g for g, clips in table.row_group_ids().items() if any(c in targets for c in clips)]
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+        rows = []
+        for start in range(0, len(groups), window):
+            kept = [(c, m) for g in groups[start:start + window]
+                    for c, m in zip(table.read_row_group(*g).clip_ids, table.read_row_group(*g).mel) if c in targets]
+            rows += [kept[i] for i in rng.permutation(len(kept))]
+        expected = [rows[b:b + size] for b in range(0, len(rows), size)]
+        got = list(SplitStream(table, targets, batch_size=size, window=window).epoch(np.random.default_rng(7)))
+        assert len(got) == len(expected)
+        for (mel, y, batch), want in zip(got, expected):
+            assert batch == [c for c, _ in want]
+            np.testing.assert_array_equal(mel, np.stack([m for _, m in want]))
+            np.testing.assert_array_equal(y, np.stack([targets[c] for c in batch]))
+
+
 def test_training_learns_and_resumes_identically(source, tmp_path):
     tmp, shards = source
     torch.set_num_threads(1)

@@ -84,42 +84,60 @@ class SplitStream:
         self.window = window
         self.groups = [g for g, ids in table.row_group_ids().items() if any(c in targets for c in ids)]
 
-    def _rows(self, groups: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        mels, ys, ids = [], [], []
+    def _window(self, groups: list[tuple[int, int]], rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The split's rows of a window of row groups, shuffled when ``rng`` is given, gathered into one array.
+
+        The row groups are views of the file (MelTable.read_row_group); gathering the
+        split's rows in their shuffled order is the one copy of the spectrograms.
+        """
+        views, rows, ids = [], [], []
         for g in groups:
             batch = self.table.read_row_group(*g)
-            keep = [i for i, c in enumerate(batch.clip_ids) if c in self.targets]
-            mels.append(batch.mel[keep])
-            ids += [batch.clip_ids[i] for i in keep]
-            ys += [self.targets[batch.clip_ids[i]] for i in keep]
-        return np.concatenate(mels), np.stack(ys), ids
+            views.append(batch.mel)
+            for i, clip in enumerate(batch.clip_ids):
+                if clip in self.targets:
+                    rows.append((len(views) - 1, i))
+                    ids.append(clip)
+        order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
+        mel = np.empty((len(ids), *self.table.shape), dtype=views[0].dtype)
+        for k, j in enumerate(order):
+            mel[k] = views[rows[j][0]][rows[j][1]]
+        ids = [ids[j] for j in order]
+        return mel, np.stack([self.targets[c] for c in ids]), ids
 
     def epoch(self, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
         """One pass; shuffled when ``rng`` is given, in table order otherwise.
 
-        The next window of row groups is read by a background thread while the current
-        one is consumed, so reading overlaps with training steps (pyarrow releases the GIL).
+        Row groups are shuffled, then the rows within each window of ``window`` row groups;
+        batches run on across windows. The next window is gathered by a background thread
+        while the current one is consumed (numpy's copies release the GIL), so reading
+        overlaps with training steps.
         """
         groups = list(self.groups)
         if rng is not None:
             groups = [groups[i] for i in rng.permutation(len(groups))]
         windows = [groups[start : start + self.window] for start in range(0, len(groups), self.window)]
+        size = self.batch_size
         carry: tuple[np.ndarray, np.ndarray, list[str]] | None = None
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            upcoming = pool.submit(self._rows, windows[0]) if windows else None
+        with ThreadPoolExecutor(max_workers=1) as pool:  # one thread: the windows draw from rng in order
+            upcoming = pool.submit(self._window, windows[0], rng) if windows else None
             for k in range(len(windows)):
                 assert upcoming is not None
                 mel, y, ids = upcoming.result()
                 if k + 1 < len(windows):
-                    upcoming = pool.submit(self._rows, windows[k + 1])
-                if rng is not None:
-                    order = rng.permutation(len(ids))
-                    mel, y, ids = mel[order], y[order], [ids[i] for i in order]
-                if carry is not None:
-                    mel, y, ids = np.concatenate([carry[0], mel]), np.concatenate([carry[1], y]), carry[2] + ids
-                full = len(ids) - len(ids) % self.batch_size
-                for b in range(0, full, self.batch_size):
-                    yield mel[b : b + self.batch_size], y[b : b + self.batch_size], ids[b : b + self.batch_size]
+                    upcoming = pool.submit(self._window, windows[k + 1], rng)
+                start = 0
+                if carry is not None:  # the last window's remainder, completed from this one
+                    start = min(size - len(carry[2]), len(ids))
+                    carry = (np.concatenate([carry[0], mel[:start]]), np.concatenate([carry[1], y[:start]]),
+                             carry[2] + ids[:start])
+                    if len(carry[2]) < size:
+                        continue
+                    yield carry
+                    carry = None
+                full = start + (len(ids) - start) // size * size
+                for b in range(start, full, size):
+                    yield mel[b : b + size], y[b : b + size], ids[b : b + size]
                 carry = (mel[full:], y[full:], ids[full:]) if full < len(ids) else None
         if carry is not None:
             yield carry
