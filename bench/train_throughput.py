@@ -10,7 +10,7 @@ Writes a Parquet spectrogram table of random 29 s clips (96 x 1360, float16), th
   extract e2e layer_features over the whole table (data path + inference).
 On CUDA, bf16 autocast and channels-last are used for the model steps (--no-amp to turn off).
 
-Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--device auto]
+Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--device auto] [--data-only]
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-amp", action="store_true")
+    parser.add_argument("--data-only", action="store_true", help="time the data paths only (no model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = device_for(args.device)
@@ -124,13 +125,15 @@ def main() -> None:
             "memory copy (same bytes)": rate(copy, args.clips, device),
             "data (Parquet -> device)": rate(data, args.clips, device),
             "train data (shuffled)": rate(train_data, args.clips, device),
-            "train step (on device)": rate(step, len(x), device),
-            "train epoch end to end": rate(train_epoch, args.clips, device, repeats=1),
         }
-        model.eval()
-        results["extract step (on device)"] = rate(infer, len(x), device)
-        results["extract end to end"] = rate(lambda: layer_features(model, table, pooling="post", batch_size=args.batch_size, device=device),
-                                             args.clips, device, repeats=1)
+        if not args.data_only:
+            results["train step (on device)"] = rate(step, len(x), device)
+            results["train epoch end to end"] = rate(train_epoch, args.clips, device, repeats=1)
+            model.eval()
+            results["extract step (on device)"] = rate(infer, len(x), device)
+            results["extract end to end"] = rate(
+                lambda: layer_features(model, table, pooling="post", batch_size=args.batch_size, device=device),
+                args.clips, device, repeats=1)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"{args.clips} clips of 29 s (96 x 1360), batch {args.batch_size}, {name}, amp={amp}")
     for key, value in results.items():
