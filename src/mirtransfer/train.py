@@ -90,18 +90,15 @@ class SplitStream:
         The row groups are views of the file (MelTable.read_row_group); gathering the
         split's rows in their shuffled order is the one copy of the spectrograms.
         """
-        views, rows, ids = [], [], []
+        rows, ids = [], []  # the split's rows, each a view of one spectrogram
         for g in groups:
             batch = self.table.read_row_group(*g)
-            views.append(batch.mel)
-            for i, clip in enumerate(batch.clip_ids):
+            for mel, clip in zip(batch.mel, batch.clip_ids):
                 if clip in self.targets:
-                    rows.append((len(views) - 1, i))
+                    rows.append(mel)
                     ids.append(clip)
         order = rng.permutation(len(ids)) if rng is not None else np.arange(len(ids))
-        mel = np.empty((len(ids), *self.table.shape), dtype=views[0].dtype)
-        for k, j in enumerate(order):
-            mel[k] = views[rows[j][0]][rows[j][1]]
+        mel = np.stack([rows[j] for j in order])
         ids = [ids[j] for j in order]
         return mel, np.stack([self.targets[c] for c in ids]), ids
 
