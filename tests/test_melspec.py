@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+import torchaudio
 
 from conftest import write_tone
 from mirtransfer.audio import load_mono
@@ -75,6 +76,17 @@ def test_resampling_keeps_the_pitch():
     y = Resampler(12000)(x, 44100)
     assert len(y) == 12000
     assert np.argmax(np.abs(np.fft.rfft(y))) == 1000
+
+
+@pytest.mark.parametrize("rate, target", [(22050, 12000), (44100, 12000), (48000, 12000), (16000, 12000),
+                                          (8000, 12000), (11025, 12000), (22050, 16000)])
+def test_resampler_is_torchaudios_resampling(rate, target):
+    # Zero taps skipped, the others summed by groups of phases: torchaudio's output to float rounding.
+    x = np.random.default_rng(rate).standard_normal(rate * 3 + 7).astype(np.float32)
+    y = Resampler(target)(x, rate)
+    ref = torchaudio.functional.resample(torch.from_numpy(x), rate, target).numpy()
+    assert y.dtype == np.float32 and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
 
 
 def test_float16_storage_and_batches(tmp_path, dataset):

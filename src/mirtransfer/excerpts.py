@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,54 @@ RESAMPLE_MARGIN = 0.05  # seconds decoded past the excerpts, so the resampling f
 
 
 class Resampler:
-    """Resample mono waveforms to one rate, caching torchaudio's kernel per source rate."""
+    """Resample mono waveforms to one rate with torchaudio's kernel, skipping its zero taps.
+
+    ``torchaudio.transforms.Resample`` applies, with stride ``orig``, one filter of
+    ``2 * width + orig`` taps per output phase (171 taps for 22.05 to 12 kHz). Each phase's
+    windowed sinc is non-zero on about ``2 * lowpass_filter_width * orig / new`` of them (23)
+    and exactly 0 in float32 elsewhere. Here the phases are split into groups of at least
+    ``MIN_GROUP`` and each group is one matrix product over the taps where any of its phases
+    is non-zero: the same sums in another order (float rounding, tested against torchaudio),
+    2 to 4 times faster on one thread.
+    """
+
+    MIN_GROUP = 20  # phases per product: narrower products lose more to overhead than they save
 
     def __init__(self, target_rate: int) -> None:
         self.target_rate = target_rate
-        self._kernels: dict[int, torchaudio.transforms.Resample] = {}
+        self._plans: dict[int, _ResamplePlan] = {}
 
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
         if rate == self.target_rate:
             return wave
-        if rate not in self._kernels:
-            self._kernels[rate] = torchaudio.transforms.Resample(rate, self.target_rate)
+        if rate not in self._plans:
+            self._plans[rate] = _ResamplePlan(torchaudio.transforms.Resample(rate, self.target_rate), self.MIN_GROUP)
         with torch.inference_mode():
-            return self._kernels[rate](torch.from_numpy(wave)).numpy()
+            return self._plans[rate](torch.from_numpy(wave)).numpy()
+
+
+class _ResamplePlan:
+    """One source rate's kernel, cut into groups of phases with the taps they use."""
+
+    def __init__(self, transform: torchaudio.transforms.Resample, min_group: int) -> None:
+        self.orig = transform.orig_freq // transform.gcd
+        self.new = transform.new_freq // transform.gcd
+        self.width = transform.width
+        kernel = transform.kernel[:, 0, :]  # (new phases, 2 * width + orig taps)
+        self.taps = kernel.shape[1]
+        bounds = np.linspace(0, self.new, max(1, self.new // min_group) + 1).round().astype(int)
+        self.groups: list[tuple[int, torch.Tensor]] = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            used = torch.nonzero(kernel[start:stop].any(0)).flatten()
+            first, last = int(used[0]), int(used[-1]) + 1
+            self.groups.append((first, kernel[start:stop, first:last].T.contiguous()))
+
+    def __call__(self, wave: torch.Tensor) -> torch.Tensor:
+        padded = torch.nn.functional.pad(wave, (self.width, self.width + self.orig))
+        frames = (padded.shape[0] - self.taps) // self.orig + 1
+        # Output sample k * new + i is phase i's filter on the input from k * orig.
+        phases = [padded.as_strided((frames, taps.shape[0]), (self.orig, 1), first) @ taps for first, taps in self.groups]
+        return torch.cat(phases, 1).reshape(-1)[: math.ceil(self.new * wave.shape[0] / self.orig)]
 
 
 def inside_root(root: Path, relative: str) -> Path:
