@@ -66,9 +66,11 @@ LEADERS = 4
 # attribute, so it never scaled: their published scores come from unscaled features.
 AUTHORS_SCALING = (False,)
 # Bounded fits: libsvm iterations per binary problem before a linear fit moves to the
-# primal solver (about 0.1 to 0.3 s of libsvm, the time of one primal solve), and before an
-# rbf fit stops with what it has (a safety net; not reached in the benchmarks).
-LINEAR_SWITCH = 100_000
+# primal solver, and before an rbf fit stops with what it has (a safety net; not reached in
+# the benchmarks). The switch is a few times below the iterations libsvm does in the time of
+# one primal solve (30 to 60 ms on Extended Ballroom's pairs): one fold of its `mfcc` cell,
+# one thread, took 105 s with a switch of 100,000, 59 s with 20,000, 53 s with 5,000.
+LINEAR_SWITCH = 5_000
 RBF_CAP = 10_000_000
 SOLVERS = ("libsvm", "primal", "capped")
 UNDERFLOW = -700.0  # rbf kernel arguments below this give 0 (see _kernel)
