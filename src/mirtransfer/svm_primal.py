@@ -12,9 +12,10 @@ working-set choices and stopping test the same. The same problem in the primal,
 primal-dual interior-point method in 10 to 25 iterations whatever the features' scale.
 Each iteration solves a (d + 1) x (d + 1) system, ``I_w + [X 1]' Theta [X 1]``, instead of
 the problem's full KKT system (the structure Ferris and Munson used for linear SVMs,
-SIAM J. Optim. 13(3), 2003): on Extended Ballroom's one-vs-one pairs (865 clips, 32 to
-120 features) 3 to 6 times faster than the general solver Clarabel on the same problem,
-to the same objective within 1e-8 (tests/test_evaluate.py compares the two).
+SIAM J. Optim. 13(3), 2003): 2.5 to 4.5 times faster than the general solver Clarabel
+on Extended Ballroom's one-vs-one pairs (865 clips, 32 and 120 features) and 1.2 to 3.9
+times on GTZAN's (180 clips), to the same objective within 3e-8 (tests/test_evaluate.py
+compares the two).
 Multi-class SVC is one-vs-one with libsvm's vote: the pair (i, j), i < j, labels class i
 +1 and votes i when w.x + b > 0, else j; ties go to the first class, as in libsvm.
 """
