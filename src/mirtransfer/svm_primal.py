@@ -23,6 +23,7 @@ Multi-class SVC is one-vs-one with libsvm's vote: the pair (i, j), i < j, labels
 from __future__ import annotations
 
 import itertools
+from typing import Callable
 
 import numpy as np
 import scipy.linalg
@@ -39,10 +40,10 @@ STEP = 0.99  # fraction of the step to the boundary of the positive orthant
 
 
 class PrimalNotSolved(RuntimeError):
-    """The interior-point method did not reach the tolerance within MAX_ITERATIONS."""
+    """The interior-point method did not come within REDUCED_TOLERANCE of the optimum in MAX_ITERATIONS."""
 
 
-def _normal_solver(M: np.ndarray):
+def _normal_solver(M: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A solver for M v = rhs, M symmetric positive definite (Jacobi-scaled Cholesky; LU where
     rounding left the scaled matrix indefinite, as near the optimum of badly scaled problems)."""
     scale = 1.0 / np.sqrt(np.diag(M))
