@@ -29,9 +29,10 @@ import numpy as np
 import scipy.linalg
 
 EPSILON = 0.1  # scikit-learn's SVR default, the one the grid uses
-# Relative primal and dual residuals and duality gap at the optimum (Clarabel's defaults):
-# the method stops at TOLERANCE or, once within REDUCED_TOLERANCE, when STALLED iterations
-# have not improved on its best iterate (rounding in badly scaled problems), which it returns.
+# Relative primal and dual residuals and duality gap at the optimum (TOLERANCE is Clarabel's
+# default for its gap and feasibility): the method stops at TOLERANCE or, once within
+# REDUCED_TOLERANCE, when STALLED iterations have not improved on its best iterate
+# (rounding in badly scaled problems), which it returns.
 TOLERANCE = 1e-8
 REDUCED_TOLERANCE = 1e-5
 STALLED = 5
