@@ -41,7 +41,7 @@ from mirtransfer.evaluate import evaluate
 from mirtransfer.reproduction import TASKS, feature_matrix, published_scores, task_folds
 
 COLUMNS = ["task", "features", "mode", "score", "published", "seconds", "fits_run", "libsvm", "primal", "capped",
-           "best_params", "unbounded_score", "unbounded_seconds", "same_candidate", "commit", "finished"]
+           "shared", "best_params", "unbounded_score", "unbounded_seconds", "same_candidate", "commit", "finished"]
 
 
 def feature_sets() -> list[str]:

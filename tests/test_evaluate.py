@@ -68,11 +68,14 @@ def test_predefined_and_train_test_folds():
 
 
 @pytest.mark.parametrize("kind", ["classification", "regression"])
-def test_grid_equals_gridsearchcv(kind):
-    X, y = toy(kind)
+@pytest.mark.parametrize("d", [12, 8])  # 8 features: gamma 'auto' is 2^-3, its fits shared with that gamma's
+def test_grid_equals_gridsearchcv(kind, d):
+    X, y = toy(kind, d=d)
     folds = make_folds("kfold", kind, y, n_folds=5)
-    candidates, table, _ = grid_scores(X, y, folds, kind, n_jobs=1, bounded=False)  # libsvm to the end, as GridSearchCV
+    candidates, table, solvers = grid_scores(X, y, folds, kind, n_jobs=1, bounded=False)  # libsvm to the end, as GridSearchCV
     assert len(candidates) == 64
+    shared = [c.gamma == "auto" for c in candidates] if d == 8 else [False] * 64
+    assert ((solvers == "shared") == np.array(shared)[:, None]).all()
     pipe, grid = sklearn_grid(kind)
     search = GridSearchCV(pipe, grid, cv=folds).fit(X, y)
     theirs = {}
@@ -89,6 +92,8 @@ def test_grid_equals_gridsearchcv(kind):
     best_theirs = max(np.dot(v, sizes) / sizes.sum() for v in theirs.values())
     assert result["score"] == pytest.approx(best_theirs, abs=atol)
     assert result["score"] == pytest.approx(weighted_means(table, folds).max())
+    single = evaluate(X, y, folds[:1], kind)  # one split: nothing pruned, every distinct candidate fitted once
+    assert single["fits"] == {"run": 64 - sum(shared), "grid": 64} and single["solvers"]["shared"] == sum(shared)
 
 
 def primal_objective(X, t, w, b, C, kind):

@@ -16,7 +16,9 @@ slices of one distance or Gram matrix of all clips when unscaled) and reused for
 C through libsvm's precomputed kernel; folds are scored one at a time, their units (one
 per rbf gamma, one per linear candidate) in parallel threads. Both modes prune: a
 candidate whose fold mean can no longer reach the best one's is not fitted on its
-remaining folds, which leaves the reported score and parameters unchanged.
+remaining folds, which leaves the reported score and parameters unchanged. A candidate
+whose fit is another's (gamma 'auto' is 1/n_features, equal to a grid gamma for 32 or 128
+features) takes that one's scores instead of fitting again (solver ``shared``).
 Unbounded (``bounded=False``), classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by
 about 1e-4, because libsvm stops at a tolerance of 1e-3 and the kernel values differ from its own in the last bits.
 
@@ -72,7 +74,8 @@ AUTHORS_SCALING = (False,)
 # one thread, took 105 s with a switch of 100,000, 59 s with 20,000, 53 s with 5,000.
 LINEAR_SWITCH = 5_000
 RBF_CAP = 10_000_000
-SOLVERS = ("libsvm", "primal", "capped")
+SOLVERS = ("libsvm", "primal", "capped", "shared")  # shared: the score of an identical fit (see grid_scores)
+FITTED = SOLVERS[:3]
 UNDERFLOW = -700.0  # rbf kernel arguments below this give 0 (see _kernel)
 
 Fold = tuple[np.ndarray, np.ndarray]
@@ -289,6 +292,14 @@ def _score_fold(run: Callable[[Tasks], list[Any]], X: np.ndarray, y: np.ndarray,
     return [scores[c] for c in candidates]
 
 
+def twins(candidates: list[Candidate], n_features: int) -> list[int]:
+    """For each candidate, the index of the first one with the same fit (scaler, kernel, C and
+    gamma, 'auto' read as 1/n_features): its own index unless 'auto' equals an earlier grid gamma."""
+    first: dict[tuple, int] = {}
+    return [first.setdefault((c.scale, c.kernel, c.C, 1.0 / n_features if c.gamma == "auto" else c.gamma), i)
+            for i, c in enumerate(candidates)]
+
+
 def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jobs: int = 1,
                 candidates: list[Candidate] | None = None,
                 scaling: tuple[bool, ...] = (False, True), prune: bool = False,
@@ -296,7 +307,32 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
     """Every candidate's score on every fold: (candidates, scores, solvers), arrays of shape (candidates, folds).
 
     solvers: which solver gave each score ('libsvm', 'primal' or 'capped', see the
-    module's docstring; '' where pruned). bounded: caps libsvm's iterations.
+    module's docstring; '' where pruned; 'shared' where the candidate's fit is an earlier
+    candidate's, see ``twins``, whose scores it takes: the same kernel matrix and C give the
+    same fit, so the table is the one of fitting both). bounded: caps libsvm's iterations.
+    prune: see ``_grid_scores``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    candidates = candidates or paper_grid(scaling)
+    first = twins(candidates, np.shape(X)[1])
+    distinct = sorted(set(first))
+    table, solvers = _grid_scores(X, y, folds, kind, n_jobs, [candidates[i] for i in distinct], prune, bounded)
+    rows = [distinct.index(i) for i in first]
+    table, solvers = table[rows], solvers[rows]
+    copies = np.array([i != j for i, j in enumerate(first)])
+    solvers[copies] = np.where(solvers[copies] == "", "", "shared")
+    return candidates, table, solvers
+
+
+def fits_run(*solvers: np.ndarray) -> int:
+    """The SVM fits behind solver tables (pruned and shared entries are not fits)."""
+    return int(sum(np.isin(s, FITTED).sum() for s in solvers))
+
+
+def _grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jobs: int,
+                 candidates: list[Candidate], prune: bool, bounded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and solvers of distinct candidates on every fold (see ``grid_scores``).
 
     Folds are scored one after the other, each in parallel threads (see ``_score_fold``);
     only one fold's kernel matrices are held at a time.
@@ -308,9 +344,6 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
     PROBE_FOLDS folds, the LEADERS best of those on all folds (the best of them sets the
     bar), then fold by fold the candidates that can still reach the bar.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    candidates = candidates or paper_grid(scaling)
     X = np.asarray(X, dtype=np.float64)
     if kind == "classification":  # integer codes: libsvm's own label type, and no per-fit label checks
         y = np.unique(y, return_inverse=True)[1].astype(np.float64)
@@ -347,7 +380,7 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         if not prune or len(folds) == 1:  # one split: nothing to prune
             for f in range(len(folds)):
                 run(f, everyone)
-            return candidates, table, solvers
+            return table, solvers
         weights = np.array([len(te) for _, te in folds], dtype=np.float64)
         weights /= weights.sum()
         probe = min(PROBE_FOLDS, len(folds) - 1)
@@ -369,7 +402,7 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
             alive &= reachable >= bar - 1e-9  # margin: float rounding of the sums, far below any score step
             if alive.any():
                 run(f, [int(i) for i in np.nonzero(alive)[0]])
-    return candidates, table, solvers
+    return table, solvers
 
 
 def weighted_means(table: np.ndarray, folds: list[Fold]) -> np.ndarray:
@@ -459,7 +492,7 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
         grids += [(candidates, solvers), (chosen, outer_solvers)]
         result = {"score": float(weighted_means(outer, folds)[0]), "fold_scores": outer[0].tolist(),
                   "best_params": chosen[0].params(), "selection_score": float(table[best, 0])}
-        fits = [table.size + outer.size, table.size + outer.size]
+        fits = [fits_run(solvers, outer_solvers), table.size + outer.size]
         mode = "valid"
     elif mode == "paper":
         candidates, table, solvers = grid_scores(X, y, folds, kind, n_jobs, scaling=scaling, prune=True,
@@ -468,7 +501,7 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
         best = best_index(table, folds)
         result = {"score": float(weighted_means(table, folds)[best]), "fold_scores": table[best].tolist(),
                   "best_params": candidates[best].params()}
-        fits = [int(np.isfinite(table).sum()), table.size]
+        fits = [fits_run(solvers), table.size]
         chosen = [candidates[best]]
     elif mode == "nested":
         fold_scores, params, fits, chosen = [], [], [0, 0], []
@@ -482,7 +515,7 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
             fold_scores.append(float(outer[0, 0]))
             params.append(best.params())
             chosen.append(best)
-            fits = [fits[0] + int(np.isfinite(table).sum()) + 1, fits[1] + table.size + 1]
+            fits = [fits[0] + fits_run(solvers, outer_solvers), fits[1] + table.size + 1]
         score = weighted_means(np.array([fold_scores]), folds)[0]
         result = {"score": float(score), "fold_scores": fold_scores, "best_params": params}
     else:
