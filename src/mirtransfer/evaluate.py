@@ -177,11 +177,16 @@ def _bases(a: np.ndarray, b: np.ndarray, kernels: set[str]) -> Bases:
     return out
 
 
+def gamma_value(gamma: float | str | None, n_features: int) -> float | None:
+    """The rbf gamma a candidate's kernel uses: 'auto' is 1/n_features (None for the linear kernel)."""
+    return 1.0 / n_features if gamma == "auto" else None if gamma is None else float(gamma)
+
+
 def _kernel(gamma: float | str | None, base: np.ndarray, n_features: int) -> np.ndarray:
     """A kernel matrix from its base: the Gram matrix (linear, gamma None) or squared distances (rbf)."""
     if gamma is None:
         return base
-    kernel = np.multiply(base, -(1.0 / n_features if gamma == "auto" else float(gamma)))  # one array, exp in place
+    kernel = np.multiply(base, -gamma_value(gamma, n_features))  # one array, exp in place
     if kernel.min() >= UNDERFLOW:
         return np.exp(kernel, out=kernel)
     # Far clips (unscaled features): arguments below UNDERFLOW give 0 instead of values under
@@ -296,7 +301,7 @@ def twins(candidates: list[Candidate], n_features: int) -> list[int]:
     """For each candidate, the index of the first one with the same fit (scaler, kernel, C and
     gamma, 'auto' read as 1/n_features): its own index unless 'auto' equals an earlier grid gamma."""
     first: dict[tuple, int] = {}
-    return [first.setdefault((c.scale, c.kernel, c.C, 1.0 / n_features if c.gamma == "auto" else c.gamma), i)
+    return [first.setdefault((c.scale, c.kernel, c.C, gamma_value(c.gamma, n_features)), i)
             for i, c in enumerate(candidates)]
 
 
@@ -316,9 +321,8 @@ def grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_jo
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     candidates = candidates or paper_grid(scaling)
     first = twins(candidates, np.shape(X)[1])
-    distinct = sorted(set(first))
+    distinct, rows = np.unique(first, return_inverse=True)  # the fitted candidates, and each one's row among them
     table, solvers = _grid_scores(X, y, folds, kind, n_jobs, [candidates[i] for i in distinct], prune, bounded)
-    rows = [distinct.index(i) for i in first]
     table, solvers = table[rows], solvers[rows]
     copies = np.array([i != j for i, j in enumerate(first)])
     solvers[copies] = np.where(solvers[copies] == "", "", "shared")
