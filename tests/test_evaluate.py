@@ -242,14 +242,29 @@ def test_pruning_keeps_the_best(kind, leaders, monkeypatch):
 
 def test_rbf_kernel_of_far_clips_is_exp_with_underflow_to_zero():
     """Arguments below UNDERFLOW (unscaled features) give exactly 0; every other entry is np.exp's."""
-    from mirtransfer.evaluate import UNDERFLOW, _kernel
+    from mirtransfer.evaluate import UNDERFLOW, Scratch, _kernel
     base = np.array([[0.0, 3.0, 5000.0], [5599.0, 5700.0, 1e6]])  # gamma 1/8: arguments down to -125,000
-    kernel, expected = _kernel(0.125, base, 4), np.exp(-0.125 * base)
+    kernel, expected = _kernel(0.125, base, 4, Scratch()), np.exp(-0.125 * base)
     far = -0.125 * base < UNDERFLOW
     assert far.any() and not far.all()
     np.testing.assert_array_equal(kernel[~far], expected[~far])
     assert (kernel[far] == 0).all() and (expected[far] < 1e-304).all()
-    np.testing.assert_array_equal(_kernel(0.125, base[:, :2][:1], 4), expected[:1, :2])  # the plain path
+    np.testing.assert_array_equal(_kernel(0.125, base[:, :2][:1], 4, Scratch()), expected[:1, :2])  # the plain path
+
+
+def test_scratch_reuses_given_memory_and_never_hands_it_out_twice():
+    from mirtransfer.evaluate import Scratch
+    scratch = Scratch()
+    a, b = scratch.take(100, 100), scratch.take(100, 100)
+    assert a.shape == (100, 100) and a.flags.c_contiguous and not np.shares_memory(a, b)
+    scratch.give(a)
+    c = scratch.take(99, 101)  # a fold a few clips different: a's memory again
+    assert c.shape == (99, 101) and np.shares_memory(a, c)
+    d = scratch.take(99, 101)  # a's memory is taken: a new buffer
+    assert not np.shares_memory(c, d) and not np.shares_memory(b, d)
+    scratch.give(b, c, d)
+    small = scratch.take(10, 100)  # far smaller than any free buffer: not one of them
+    assert not any(np.shares_memory(small, m) for m in (b, c, d))
 
 
 def test_weighted_mean_uses_fold_sizes():
