@@ -177,7 +177,7 @@ class Scratch:
 
     def take(self, rows: int, cols: int) -> np.ndarray:
         """An uninitialised (rows, cols) C-ordered float64 matrix, in the smallest free buffer that holds it
-        without wasting more than twice SLACK, else in a new one."""
+        and is at most SLACK**2 times its size (small matrices do not hold large buffers), else in a new one."""
         size = rows * cols
         with self._lock:
             fitting = [i for i, buffer in enumerate(self._free) if size <= buffer.size <= size * self.SLACK**2]
