@@ -267,6 +267,28 @@ def test_scratch_reuses_given_memory_and_never_hands_it_out_twice():
     assert not any(np.shares_memory(small, m) for m in (b, c, d))
 
 
+@pytest.mark.parametrize("scale", [False, True])
+def test_training_clips_grouped_by_class_give_the_same_matrices_and_fits(scale):
+    from mirtransfer.evaluate import Scratch, _bases, _fold_bases, _grouped, _kernel
+    X, y = toy("classification", n=200, d=32)
+    train, test = make_folds("kfold", "classification", y, n_folds=4)[1]
+    grouped = _grouped((train, test), y)
+    assert sorted(grouped[0]) == sorted(train) and (np.diff(np.unique(y, return_inverse=True)[1][grouped[0]]) >= 0).all()
+    scratch = Scratch()
+    full = _bases(X, X, {"rbf"}, scratch)
+    bases, rows = _fold_bases(X, (train, test), scale, {"rbf"}, full, scratch)
+    grouped_bases, grouped_rows = _fold_bases(X, grouped, scale, {"rbf"}, full, scratch)
+    (tr, te), (gtr, gte) = bases["rbf"], grouped_bases["rbf"]
+    at = np.searchsorted(train, grouped[0])
+    assert np.array_equal(gtr, tr[np.ix_(at, at)]) and np.array_equal(gte, te[:, at])  # bit for bit
+    assert np.array_equal(grouped_rows[0], rows[0][at]) and np.array_equal(grouped_rows[1], rows[1])
+    kernels = [_kernel(2**-5, m, X.shape[1], scratch) for m in (tr, te, gtr, gte)]
+    plain = SVC(kernel="precomputed", C=8.0).fit(kernels[0], y[train])
+    fitted = SVC(kernel="precomputed", C=8.0).fit(kernels[2], y[grouped[0]])
+    assert np.array_equal(plain.dual_coef_, fitted.dual_coef_) and np.array_equal(plain.intercept_, fitted.intercept_)
+    assert np.array_equal(plain.decision_function(kernels[1]), fitted.decision_function(kernels[3]))
+
+
 def test_weighted_mean_uses_fold_sizes():
     folds = [(np.arange(3), np.arange(3, 4)), (np.arange(1), np.arange(1, 4))]
     assert weighted_means(np.array([[1.0, 0.0]]), folds)[0] == pytest.approx(0.25)

@@ -13,8 +13,9 @@ and reports the outer folds: quote it for new results.
 
 Speed: each fold's kernel matrix is computed once per (scaler, kernel, gamma) (from
 slices of one distance or Gram matrix of all clips when unscaled) and reused for every
-C through libsvm's precomputed kernel; folds are scored one at a time, their units (one
-per rbf gamma, one per linear candidate) in parallel threads. Both modes prune: a
+C through libsvm's precomputed kernel, with the training clips grouped by class as libsvm
+groups them (``_grouped``); folds are scored one at a time, their units (one per rbf gamma,
+one per linear candidate) in parallel threads. Both modes prune: a
 candidate whose fold mean can no longer reach the best one's is not fitted on its
 remaining folds, which leaves the reported score and parameters unchanged. A candidate
 whose fit is another's (gamma 'auto' is 1/n_features, equal to a grid gamma for 32 or 128
@@ -212,10 +213,11 @@ def _bases(a: np.ndarray, b: np.ndarray, kernels: set[str], scratch: Scratch) ->
 
 
 def _block(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, scratch: Scratch) -> np.ndarray:
-    """``matrix[np.ix_(rows, cols)]``, copied row by row into a scratch matrix."""
+    """``matrix[np.ix_(rows, cols)]``, copied row by row into a scratch matrix (valid indices only:
+    mode 'clip' skips the bounds checks, a quarter of the copy's time)."""
     out = scratch.take(len(rows), len(cols))
     for target, row in zip(out, rows):
-        np.take(matrix[row], cols, out=target)
+        np.take(matrix[row], cols, out=target, mode="clip")
     return out
 
 
@@ -243,21 +245,44 @@ def _kernel(gamma: float | str | None, base: np.ndarray, n_features: int, scratc
 Rows = tuple[np.ndarray, np.ndarray]
 
 
+def _grouped(fold: Fold, y: np.ndarray) -> Fold:
+    """The fold with its training clips grouped by class (classes ascending, clip order kept within one).
+
+    libsvm groups a one-vs-one SVC's training clips so, then reads each pair's kernel rows;
+    handing them over grouped makes those reads two contiguous runs per row instead of
+    clips scattered over the row. The fits are the same (the same subproblems in the same
+    order: equal dual coefficients); urbansound's rbf fits (7,859 training clips, 494 MB
+    kernel matrices) ran 1.23 times faster, those of smaller tasks as fast as before
+    (bench/grouped_fits.py).
+    """
+    train, test = fold
+    return train[np.argsort(y[train], kind="stable")], test
+
+
 def _fold_bases(X: np.ndarray, fold: Fold, scale: bool, kernels: set[str], full: Bases | None,
                 scratch: Scratch) -> tuple[Bases, Rows]:
     """One fold's base matrices per kernel, as (train x train, test x train), in scratch matrices, and its (train, test) feature rows.
 
-    Without scaling the matrices are blocks of ``full``, the base matrices of all clips.
+    Rows and columns follow the fold's order of clips (``_grouped``); the values do not
+    depend on it. Without scaling the matrices are blocks of ``full``, the base matrices of
+    all clips. With scaling they are computed on the training clips in index order (the
+    BLAS product's last bits can depend on the row order) and then arranged in the fold's.
     """
     train, test = fold
     if not scale:
         assert full is not None
         return ({k: (_block(full[k], train, train, scratch), _block(full[k], test, train, scratch)) for k in kernels},
                 (X[train], X[test]))
-    scaler = StandardScaler().fit(X[train])
-    xtr, xte = scaler.transform(X[train]), scaler.transform(X[test])
+    ordered = np.sort(train)
+    scaler = StandardScaler().fit(X[ordered])
+    xtr, xte = scaler.transform(X[ordered]), scaler.transform(X[test])
     tr, te = _bases(xtr, xtr, kernels, scratch), _bases(xte, xtr, kernels, scratch)
-    return {k: (tr[k], te[k]) for k in kernels}, (xtr, xte)
+    if np.array_equal(ordered, train):
+        return {k: (tr[k], te[k]) for k in kernels}, (xtr, xte)
+    at = np.searchsorted(ordered, train)  # each fold clip's row in index order
+    out = {k: (_block(tr[k], at, at, scratch), _block(te[k], np.arange(len(test)), at, scratch)) for k in kernels}
+    scratch.give(*tr.values(), *te.values())
+    return out, (xtr[at], xte)
 
 
 def _fit_predict(kernels: tuple[np.ndarray, np.ndarray], rows: Rows, y_train: np.ndarray, candidate: Candidate,
@@ -400,6 +425,7 @@ def _grid_scores(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, n_j
     X = np.asarray(X, dtype=np.float64)
     if kind == "classification":  # integer codes: libsvm's own label type, and no per-fit label checks
         y = np.unique(y, return_inverse=True)[1].astype(np.float64)
+        folds = [_grouped(fold, y) for fold in folds]
     # Unscaled kernels of every fold are slices of the same two matrices: compute them once.
     scratch = Scratch()
     full = _bases(X, X, {c.kernel for c in candidates if not c.scale}, scratch) or None
@@ -495,6 +521,7 @@ def test_clip_scores(X: np.ndarray, y: np.ndarray, fold: Fold, kind: str, candid
     """Per test clip of one split: 1/0 correct (classification) or the squared error (regression) of
     the candidate fitted on the split's training clips (the same kernels and solvers as the grid)."""
     X = np.asarray(X, dtype=np.float64)
+    fold = _grouped(fold, y) if kind == "classification" else fold  # as the grid's fits
     scratch = Scratch()
     full = None if candidate.scale else _bases(X, X, {candidate.kernel}, scratch)
     bases, rows = _fold_bases(X, fold, candidate.scale, {candidate.kernel}, full, scratch)
