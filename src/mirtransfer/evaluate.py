@@ -250,8 +250,10 @@ def _grouped(fold: Fold, y: np.ndarray) -> Fold:
 
     libsvm groups a one-vs-one SVC's training clips so, then reads each pair's kernel rows;
     handing them over grouped makes those reads two contiguous runs per row instead of
-    clips scattered over the row. The fits are the same (the same subproblems in the same
-    order: equal dual coefficients); urbansound's rbf fits (7,859 training clips, 494 MB
+    clips scattered over the row. libsvm's fits are the same (the same subproblems in the
+    same order: equal dual coefficients); the primal solver (linear fits past the switch)
+    sums over the rows in this order, so its solutions may differ from the index order's
+    in rounding (no score of the urbansound cell measured changed). urbansound's rbf fits (7,859 training clips, 494 MB
     kernel matrices) ran 1.23 times faster, those of smaller tasks as fast as before
     (bench/grouped_fits.py).
     """
