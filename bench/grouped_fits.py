@@ -6,9 +6,8 @@ kernel values: once with the training clips in index order (the evaluation befor
 ``evaluate._grouped``) and once grouped by class (now). Candidates go ``--threads`` at a
 time (each in its own thread, as the grid's units run); the two orders of a group run back
 to back, in alternating order (index order first for even groups), so that drifts of the
-host's speed fall on both. The script checks that both give the same
-predictions and prints the seconds of each, their ratio and the median of the candidates'
-ratios.
+host's speed fall on both. The script checks that both give the same predictions and
+prints the seconds of each, their ratio and the median and range of the groups' ratios.
 
 Usage: .venv/bin/python bench/grouped_fits.py [--task urbansound] [--features convnet:1] [--fold 0] [--threads 2]
 """

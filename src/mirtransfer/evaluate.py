@@ -253,9 +253,9 @@ def _grouped(fold: Fold, y: np.ndarray) -> Fold:
     clips scattered over the row. libsvm's fits are the same (the same subproblems in the
     same order: equal dual coefficients); the primal solver (linear fits past the switch)
     sums over the rows in this order, so its solutions may differ from the index order's
-    in rounding (no score of the urbansound cell measured changed). urbansound's rbf fits (7,859 training clips, 494 MB
-    kernel matrices) ran 1.23 times faster, those of smaller tasks as fast as before
-    (bench/grouped_fits.py).
+    in rounding (no score changed in the five cells checked, see the README). urbansound's
+    rbf fits (7,859 training clips, 494 MB kernel matrices) ran 1.23 times faster, those
+    of smaller tasks as fast as before (bench/grouped_fits.py).
     """
     train, test = fold
     return train[np.argsort(y[train], kind="stable")], test
