@@ -10,7 +10,7 @@ combinations, ``mfcc`` and ``mfcc+convnet:12345`` (33; urbansound's MFCCs are no
 Each finished cell is appended to ``--out`` at once, with the commit of the code that ran
 it and the time it finished (to tell which cells shared the machine with other work), and
 cells already there are not run again, so an interrupted run resumes. The default,
-bench/results/paper_evaluation.csv, is committed: the full run (6.2 hours in paper mode on 2
+bench/results/paper_evaluation.csv, is committed: the full run (5.9 hours in paper mode on 2
 cores) can span sessions. At the end the script prints, per task and mode, the cells,
 their total and the slowest cell with its share, and for paper mode the largest
 difference from the published score. ``--unbounded-seconds N`` also runs each paper-mode
