@@ -37,8 +37,12 @@ RATES = {
     "mel_wav": (90.3, "clips/s per core (22.05 kHz mono WAV)", f"bench/mel_throughput.py, 2 threads, {MEASURED}"),
     "mel_au": (91.8, "clips/s per core (22.05 kHz mono AU)", f"bench/mel_throughput.py, 2 threads, {MEASURED}"),
     "mfcc": (99.4, "clips/s per core (librosa on 29 s at 12 kHz, decoding apart)", f"--measure-mfcc, {MEASURED}"),
-    "train_gpu": (930.0, "clips/s end to end, one H200, bf16", "bench/train_throughput.py, README Speed"),
-    "extract_gpu": (2083.0, "clips/s end to end, one H200 (the lower of 2,083-2,490)", "bench/train_throughput.py, README Speed"),
+    "train_gpu": (2207.0, "clips/s end to end, one H200, bf16, compiled, batch 32 (config/paper.yaml's)",
+                  "bench/gpu_session.sh (train_throughput.py --compile), 2026-12-04"),
+    "extract_gpu": (11866.0, "clips/s end to end, one H200, float32, compiled, batch 64",
+                    "bench/gpu_session.sh (train_throughput.py --compile), 2026-12-04"),
+    "extract_gpu_eager": (9714.0, "clips/s end to end, one H200, float32, eager, batch 64 (batchnorm: batch)",
+                          "bench/gpu_session.sh (train_throughput.py), 2026-12-04"),
 }
 # Mean seconds per score cell (2 threads) from bench/paper_evaluation.py, MEASURED: all 33 cells of
 # the first five tasks (emoMusic and jamendo_vd while other work shared the machine), 8 of
@@ -53,7 +57,9 @@ TARGETS = {  # dataset: (clips, format)
     "emomusic": (744, "mp3"), "jamendo_vocal": (4_086, "wav"), "urbansound8k": (8_732, "wav"),
 }
 FRONT_ENDS = 3  # the config's, choi2017's (kapre) and choi2017_paper's
-EXTRACTORS = {"choi2017_paper": 2.0, "choi2017_paper_target": 2.0, "convnet": 1.0, "random": 1.0, "choi2017": 1.0}
+# extractor: (forward passes' work, rate): the authors' batch mode runs eagerly (features.py), the others compiled.
+EXTRACTORS = {"choi2017_paper": (2.0, "extract_gpu_eager"), "choi2017_paper_target": (2.0, "extract_gpu"),
+              "convnet": (1.0, "extract_gpu"), "random": (1.0, "extract_gpu"), "choi2017": (1.0, "extract_gpu")}
 CELLS_PER_TASK = 157  # 31 layer combinations x 5 extractors, mfcc, mfcc+choi2017_paper:12345
 
 
@@ -99,9 +105,9 @@ def main() -> None:
     mfcc_core_s = target_clips * (1 / rate["mel_mp3"] + 1 / rate["mfcc"])
     stages = {
         "spectrograms": (mel_core_s / args.cores, args.nodes, "CPU decoding and resampling"),
-        "training": (args.epochs * MSD_TRAINING_CLIPS / rate["train_gpu"], 1, "one GPU job (data path bound)"),
-        "extraction": (target_clips * sum(EXTRACTORS.values()) / rate["extract_gpu"], min(args.nodes, 30),
-                       "GPU, data path bound (30 jobs: 6 datasets x 5 extractors)"),
+        "training": (args.epochs * MSD_TRAINING_CLIPS / rate["train_gpu"], 1, "one GPU job (model step; 2x at batch 128)"),
+        "extraction": (target_clips * sum(work / rate[key] for work, key in EXTRACTORS.values()), min(args.nodes, 30),
+                       "GPU (30 jobs: 6 datasets x 5 extractors)"),
         "mfcc": (mfcc_core_s / args.cores, args.nodes, "CPU (decoding, librosa)"),
     }
     per_cell = pd.Series(CELL_SECONDS)
@@ -127,7 +133,7 @@ def main() -> None:
     print(f"{'total':14s} {hours(total_one)} {hours(total_cluster)}   (stages one after the other)")
     print("rates used:")
     for key, (value, unit, source) in RATES.items():
-        print(f"  {key:12s} {value:9.1f} {unit}  [{source}]")
+        print(f"  {key:17s} {value:9.1f} {unit}  [{source}]")
 
 
 if __name__ == "__main__":

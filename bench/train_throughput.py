@@ -8,9 +8,13 @@ Writes a Parquet spectrogram table of random 29 s clips (96 x 1360, float16), th
   extract     inference of the five pooled layers on a batch already on the device;
   train e2e   one shuffled epoch through SplitStream (data path + steps);
   extract e2e layer_features over the whole table (data path + inference).
-On CUDA, bf16 autocast and channels-last are used for the model steps (--no-amp to turn off).
+On CUDA, training uses bf16 autocast and channels-last (--no-amp to turn off); extraction runs
+float32 convolutions without TF32, as layer_features does. --compile compiles the model as the
+workflow does on CUDA (models.*.compile, features.compile) and prints how far the compiled
+extraction step's features are from the eager ones.
 
-Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--device auto] [--data-only]
+Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--extract-batch-size 64]
+       [--device auto] [--cudnn-benchmark] [--compile] [--data-only]
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 from mirtransfer.features import layer_features
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
 from mirtransfer.meltable import MelTable, mel_column, mel_schema, mel_tensor, open_writer
-from mirtransfer.model import build_model, device_for
+from mirtransfer.model import build_model, compile_on_cuda, device_for, float32_convolutions
 from mirtransfer.modelspec import ModelSpec
 from mirtransfer.train import SplitStream, train_step
 
@@ -66,13 +70,17 @@ def rate(fn, n_clips: int, device: torch.device, repeats: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch (and the data path's)")
+    parser.add_argument("--extract-batch-size", type=int, default=64, help="rows per forward pass in extraction")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms first")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-amp", action="store_true")
     parser.add_argument("--data-only", action="store_true", help="time the data paths only (no model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     device = device_for(args.device)
     amp = device.type == "cuda" and not args.no_amp
     fe = FrontEnd()
@@ -83,12 +91,14 @@ def main() -> None:
         model = build_model(ModelSpec(fe, [f"t{i}" for i in range(50)]), seed=0).to(device)
         if amp:
             model = model.to(memory_format=torch.channels_last)
+        forward = compile_on_cuda(model, device, args.compile)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         x = next(table.iter_batches(args.batch_size)).to_tensor(device)
         if amp:
             x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 2, (len(x), 50), device=device).float()
+        x_extract = table.take(range(min(args.extract_batch_size, args.clips))).to_tensor(device)
 
         def step() -> None:
             with torch.autocast(device.type, torch.bfloat16, enabled=amp):
@@ -97,9 +107,9 @@ def main() -> None:
             loss.backward()
             optimizer.step()
 
-        def infer() -> None:
-            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp):
-                model.blocks_forward(x, pooling="post")
+        def infer() -> None:  # as layer_features runs it: float32 convolutions, no TF32
+            with torch.inference_mode(), float32_convolutions():
+                forward(x_extract, pooling="post")
 
         def data() -> None:
             for batch in table.iter_batches(args.batch_size):
@@ -130,12 +140,22 @@ def main() -> None:
             results["train step (on device)"] = rate(step, len(x), device)
             results["train epoch end to end"] = rate(train_epoch, args.clips, device, repeats=1)
             model.eval()
-            results["extract step (on device)"] = rate(infer, len(x), device)
+            model = model.to(memory_format=torch.contiguous_format)
+            results["extract step (on device)"] = rate(infer, len(x_extract), device)
+            if args.compile and device.type == "cuda":
+                with torch.inference_mode(), float32_convolutions():
+                    eager = torch.cat(model.blocks_forward(x_extract, pooling="post")[0], 1)
+                    compiled = torch.cat(forward(x_extract, pooling="post")[0], 1)
+                    scale = eager.abs().amax(0).clamp(min=1e-6)
+                print(f"compiled vs eager features: max |diff| {float((compiled - eager).abs().max()):.2e}, "
+                      f"max |diff| / feature's max |value| {float(((compiled - eager).abs() / scale).max()):.2e}")
             results["extract end to end"] = rate(
-                lambda: layer_features(model, table, pooling="post", batch_size=args.batch_size, device=device),
+                lambda: layer_features(model, table, pooling="post", batch_size=args.extract_batch_size, device=device,
+                                       compile=args.compile),
                 args.clips, device, repeats=1)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"{args.clips} clips of 29 s (96 x 1360), batch {args.batch_size}, {name}, amp={amp}")
+    print(f"{args.clips} clips of 29 s (96 x 1360), batch {args.batch_size} (extraction {args.extract_batch_size}), "
+          f"{name}, amp={amp}, cudnn.benchmark={args.cudnn_benchmark}, compile={args.compile}")
     for key, value in results.items():
         print(f"  {key:28s} {value:10.1f} clips/s")
     print(f"  data path / memory copy: {results['data (Parquet -> device)'] / results['memory copy (same bytes)']:.1%}")

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mirtransfer.frontend import FrontEnd
-from mirtransfer.model import ConvNet, build_model, float32_convolutions, load_model, save_model
+from mirtransfer.model import ConvNet, build_model, compile_on_cuda, float32_convolutions, load_model, save_model
+from mirtransfer.train import TrainConfig
 from mirtransfer.modelspec import PAPER_POOLS, ModelSpec, pool_plan
 
 
@@ -80,3 +81,16 @@ def test_float32_convolutions_turns_tf32_off_and_restores_it():
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_compile_is_for_cuda_only_and_changes_no_weight_or_digest():
+    """torch.compile runs on CUDA only (measured there: bench/gpu_levers.py); on the CPU the
+    model stays eager, and compiling is not part of a training run's identity."""
+    model = build_model(ModelSpec(FrontEnd(duration=2.0), ["a", "b"]), 0)
+    keys = list(model.state_dict())
+    forward = compile_on_cuda(model, torch.device("cpu"))
+    assert forward == model.blocks_forward and model._compiled_call_impl is None
+    assert list(model.state_dict()) == keys
+    assert compile_on_cuda(model, torch.device("cpu"), enabled=False) == model.blocks_forward
+    assert TrainConfig(compile=False).digest() == TrainConfig(compile=True).digest()
+    assert TrainConfig(amp=False).digest() != TrainConfig().digest()

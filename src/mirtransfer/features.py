@@ -22,7 +22,8 @@ import torch
 
 from mirtransfer.featuresets import write_layers
 from mirtransfer.meltable import MelTable, mel_tensor
-from mirtransfer.model import ConvNet, build_model, device_for, float32_convolutions, group_statistics, load_model
+from mirtransfer.model import (ConvNet, build_model, compile_on_cuda, device_for, float32_convolutions, group_statistics,
+                               load_model)
 from mirtransfer.modelspec import N_BLOCKS, ModelSpec, check_excerpt
 
 NORMALISATION_TEXT = {
@@ -39,6 +40,7 @@ def _chunk_features(
     model: ConvNet, table: MelTable, *, pooling: str, normalisation: str, batch_size: int, group_size: int | None,
     device: torch.device,
     order: np.ndarray | None = None,
+    compile: bool = False,
 ) -> Iterator[tuple[list[str], list[torch.Tensor]]]:
     """(clip ids, per-block pooled features) of consecutive chunks of the table.
 
@@ -48,15 +50,19 @@ def _chunk_features(
     rows with the group's dB maximum, as the authors ran their network (a clip's
     features then depend on its group); the rows are taken in ``order`` (default: the
     table's), e.g. that of the authors' table, so that the groups are the authors' batches.
+    compile: the features' forward pass compiled on CUDA (model.compile_on_cuda) for 'model' and
+    'dataset'; 'batch' runs eagerly (each group's dB maximum, a Python float, would recompile it),
+    as do the batch-norm statistics.
     """
+    forward = compile_on_cuda(model, device, compile)
     if normalisation == "model":
         for batch in table.iter_batches(batch_size):
-            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), pooling=pooling)[0]
+            yield batch.clip_ids, forward(batch.to_tensor(device), pooling=pooling)[0]
     elif normalisation == "dataset":
         stats = group_statistics(
             model, lambda: (b.to_tensor(device) for b in table.iter_batches(batch_size)), db_scope="clip")
         for batch in table.iter_batches(batch_size):
-            yield batch.clip_ids, model.blocks_forward(batch.to_tensor(device), pooling=pooling, stats=stats)[0]
+            yield batch.clip_ids, forward(batch.to_tensor(device), pooling=pooling, stats=stats)[0]
     elif normalisation == "batch":
         if group_size is None:
             raise ValueError("normalisation 'batch' needs group_size, the clips normalised together")
@@ -93,26 +99,30 @@ def layer_features(
     group_size: int | None = None,
     order: np.ndarray | None = None,
     device: torch.device | None = None,
+    compile: bool = False,
 ) -> tuple[list[str], list[np.ndarray]]:
     """Clip ids (table order) and, per block, a (clips, channels) float32 array averaged over excerpts.
 
     normalisation, group_size (for 'batch': the extractor's batch_size) and order: see _chunk_features;
-    batch_size: rows per forward pass (memory).
+    batch_size: rows per forward pass (memory); compile: torch.compile the forward pass on CUDA.
     """
     device = device or device_for()
     model.spec.frontend.require_same(table.frontend, mine="the model", theirs=f"the spectrograms {table.paths[0]}")
     check_excerpt(model.spec, pooling, "the model's five layer features")
     model = model.to(device).eval()
-    sums: list[list[np.ndarray]] = [[] for _ in range(N_BLOCKS)]
+    # Pooled outputs stay on the device until the end (a few hundred bytes per row): no
+    # synchronisation per batch, so reading the next batch overlaps the device's work.
+    pooled_rows: list[list[torch.Tensor]] = [[] for _ in range(N_BLOCKS)]
     ids: list[str] = []
     with torch.inference_mode(), float32_convolutions():
         chunks = _chunk_features(model, table, pooling=pooling, normalisation=normalisation, batch_size=batch_size,
-                                 group_size=group_size, device=device, order=order)
+                                 group_size=group_size, device=device, order=order, compile=compile)
         for chunk_ids, pooled in chunks:
             for layer, values in enumerate(pooled):
-                sums[layer].append(values.float().cpu().numpy())
+                pooled_rows[layer].append(values.float())
             ids += chunk_ids
-    per_row = [np.concatenate(s) for s in sums]
+        per_row = [torch.cat(rows).cpu().numpy() if rows else np.zeros((0, model.spec.channels), np.float32)
+                   for rows in pooled_rows]
     # Mean over each clip's excerpts, clips in table order.
     clips = pd.unique(table.index()["clip_id"])
     codes = pd.Index(clips).get_indexer(ids)
@@ -158,6 +168,7 @@ def extract(
     model_config: dict[str, Any] | None = None,
     pooling: str,
     batch_size: int = 64,
+    compile: bool = True,
     authors_ids: list[str] | None = None,
     logger: logging.Logger | None = None,
 ) -> dict[str, Any]:
@@ -170,7 +181,7 @@ def extract(
     model_files: (weights, spec JSON) of a trained model; model_config: the model's config entry,
     which builds the random-weights network from the spectrograms' front end.
     batch_size: rows per forward pass; the extractor's own batch_size is the authors' batch
-    (256 by default) for batchnorm: batch.
+    (256 by default) for batchnorm: batch. compile: torch.compile the forward pass on CUDA.
     """
     log = logger or logging.getLogger("mirtransfer")
     device = device_for()
@@ -210,7 +221,7 @@ def extract(
     elif normalisation == "batch":
         meta["normalisation"]["batch_order"] = "table (manifest) order"
     clip_ids, layers = layer_features(model, table, pooling=pooling, normalisation=normalisation, batch_size=batch_size,
-                                      group_size=group_size, order=order, device=device)
+                                      group_size=group_size, order=order, device=device, compile=compile)
     write_layers(clip_ids, layers, out_paths, meta)
     log.info("%d clips, %d layers of %d values (%s weights, %s-pooling features, %s) on %s",
              len(clip_ids), len(layers), layers[0].shape[1], weights, pooling, meta["normalisation"]["description"], device)

@@ -217,6 +217,23 @@ def float32_convolutions() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def compile_on_cuda(
+    model: ConvNet, device: torch.device, enabled: bool = True
+) -> Callable[..., tuple[list[torch.Tensor], torch.Tensor]]:
+    """The model's ``blocks_forward`` compiled with torch.compile on CUDA, the model itself compiled in place.
+
+    Inductor fuses batch norm, ELU and pooling, which eager PyTorch runs as separate passes over
+    each block's output: on an H200 the bf16 training step ran 2.5-2.8x and the float32 extraction
+    step 1.5-1.7x faster (bench/gpu_levers.py). The weights and state-dict keys are unchanged. On
+    the CPU, or when not enabled, nothing is compiled (a compile costs tens of seconds and a C++
+    compiler there) and ``blocks_forward`` is returned as it is.
+    """
+    if not (enabled and device.type == "cuda"):
+        return model.blocks_forward
+    model.compile()
+    return torch.compile(model.blocks_forward)
+
+
 def device_for(prefer: str = "auto") -> torch.device:
     """CUDA when present (or asked for), CPU otherwise."""
     if prefer == "auto":

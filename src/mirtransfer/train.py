@@ -29,7 +29,7 @@ from tqdm import tqdm
 from mirtransfer.files import atomic_path, sha256, write_json
 from mirtransfer.manifest import read_manifest
 from mirtransfer.meltable import MelTable, mel_tensor
-from mirtransfer.model import ConvNet, build_model, device_for, save_model
+from mirtransfer.model import ConvNet, build_model, compile_on_cuda, device_for, save_model
 from mirtransfer.modelspec import ModelSpec
 
 
@@ -47,10 +47,12 @@ class TrainConfig:
     input_norm: str = "batchnorm"
     shuffle_window: int = 8  # row groups mixed together when shuffling
     amp: bool = True  # bf16 autocast and channels-last on CUDA; ignored on CPU
+    compile: bool = True  # torch.compile on CUDA; ignored on CPU
 
     def digest(self) -> str:
-        """A hash of everything that changes the trained weights (not the epoch budget)."""
-        relevant = {k: v for k, v in asdict(self).items() if k not in ("epochs", "patience")}
+        """A hash of everything that changes the trained weights (not the epoch budget, nor compiling,
+        which reorders floating-point work only)."""
+        relevant = {k: v for k, v in asdict(self).items() if k not in ("epochs", "patience", "compile")}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -250,6 +252,7 @@ def train(
     model = build_model(spec, config.seed).to(device)
     if use_amp:
         model = model.to(memory_format=torch.channels_last)
+    compile_on_cuda(model, device, config.compile)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
 

@@ -15,9 +15,11 @@ rule train:
             caption="../report/training.rst",
             category="Source model",
         ),
+    # compile is read by the script from the config, not a param: it changes no result, and a
+    # changed param would retrain.
     params:
         config=lambda wildcards: {
-            k: v for k, v in config["models"][wildcards.model].items() if k not in ("dataset", "type")
+            k: v for k, v in config["models"][wildcards.model].items() if k not in ("dataset", "type", "compile")
         },
     wildcard_constraints:
         model="|".join(TRAINED_MODELS) or "^$",

@@ -21,6 +21,7 @@ with script_logging(snakemake.log[0]) as log:
         model_config=snakemake.params.model_config,
         pooling=snakemake.params.pooling,
         batch_size=snakemake.params.batch_size,
+        compile=snakemake.config["features"]["compile"],  # not a param: it changes no result
         authors_ids=authors,
         logger=log,
     )

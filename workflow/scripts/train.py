@@ -12,7 +12,7 @@ with script_logging(snakemake.log[0]) as log:
     train(
         snakemake.input.manifest,
         list(snakemake.input.mel),
-        TrainConfig(**snakemake.params.config),
+        TrainConfig(**snakemake.params.config, compile=snakemake.config["models"][snakemake.wildcards.model]["compile"]),
         TrainOutputs(Path(out.weights), Path(out.spec), Path(out.metrics), Path(out.history), Path(out.plot)),
         checkpoint_path=Path(out.weights).with_name("checkpoint.pt"),
         logger=log,
