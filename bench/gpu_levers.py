@@ -31,6 +31,7 @@ from torch.utils._pytree import tree_flatten
 from mirtransfer.frontend import FrontEnd
 from mirtransfer.model import build_model, device_for, float32_convolutions
 from mirtransfer.modelspec import ModelSpec
+from train_throughput import rate  # this folder's; the best of three timings after a warm-up
 
 
 class ByteCounter(TorchDispatchMode):
@@ -51,33 +52,12 @@ class ByteCounter(TorchDispatchMode):
         return out
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def clips_per_second(fn: Callable[[], None], clips: int, device: torch.device, steps: int) -> float:
-    """Best of three timings of ``steps`` calls, after two warm-up calls."""
-    fn()
-    fn()
-    sync(device)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return clips * steps / best
-
-
 def copy_bandwidth(device: torch.device) -> float:
     """Bytes per second read plus written by a device-to-device copy of 2 GiB (256 MiB on the CPU)."""
     n = (2 << 30 if device.type == "cuda" else 256 << 20) // 4
     a = torch.empty(n, device=device)
     b = torch.empty_like(a)
-    rate = clips_per_second(lambda: b.copy_(a), 1, device, steps=5)
-    return rate * 2 * a.numel() * 4
+    return rate(lambda: b.copy_(a), 1, device, calls=5) * 2 * a.numel() * 4
 
 
 def make_step(model: torch.nn.Module, x: torch.Tensor, kind: str, amp: bool) -> Callable[[], None]:
@@ -141,8 +121,7 @@ def measure(args: argparse.Namespace, device: torch.device, results: dict, out: 
             if compiled:
                 model = torch.compile(model)
             step = make_step(model, x, kind, amp)
-            rate = clips_per_second(step, batch, device, steps)
-            record = {"clips_per_s": rate, "setup_s": time.perf_counter() - t0}
+            record = {"clips_per_s": rate(step, batch, device, calls=steps), "setup_s": time.perf_counter() - t0}
             if count:
                 counter = ByteCounter()
                 with counter:

@@ -19,6 +19,7 @@ e2e() {
 }
 if [[ $SETS == *eager* ]]; then
     e2e --batch-size 32 --extract-batch-size 64
+    e2e --batch-size 32 --extract-batch-size 256 --cudnn-benchmark
     e2e --batch-size 128 --extract-batch-size 1024 --cudnn-benchmark
 fi
 if [[ $SETS == *compiled* ]]; then
