@@ -54,7 +54,7 @@ def _chunk_features(
     'dataset'; 'batch' runs eagerly (each group's dB maximum, a Python float, would recompile it),
     as do the batch-norm statistics.
     """
-    forward = compile_on_cuda(model, device, compile)
+    forward = compile_on_cuda(model, device, compile and normalisation != "batch")
     if normalisation == "model":
         for batch in table.iter_batches(batch_size):
             yield batch.clip_ids, forward(batch.to_tensor(device), pooling=pooling)[0]
