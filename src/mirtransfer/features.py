@@ -121,8 +121,7 @@ def layer_features(
             for layer, values in enumerate(pooled):
                 pooled_rows[layer].append(values.float())
             ids += chunk_ids
-        per_row = [torch.cat(rows).cpu().numpy() if rows else np.zeros((0, model.spec.channels), np.float32)
-                   for rows in pooled_rows]
+        per_row = [torch.cat(rows).cpu().numpy() for rows in pooled_rows]  # MelTable refuses an empty table
     # Mean over each clip's excerpts, clips in table order.
     clips = pd.unique(table.index()["clip_id"])
     codes = pd.Index(clips).get_indexer(ids)
