@@ -7,13 +7,14 @@ already on the device:
   cudnn autotuning (torch.backends.cudnn.benchmark) off and on;
   memory format (channels-last or contiguous) and precision (bf16 autocast or float32);
   batch size;
-  torch.compile (inductor), where it builds.
+  torch.compile (inductor) in each of --compile-modes (e.g. reduce-overhead: CUDA graphs), where it builds.
 It counts the bytes every ATen operation of one step reads and writes (views excluded), per
 clip, and divides the device's measured copy bandwidth by it: the step's ceiling when each
 operation streams its tensors once through memory (eager PyTorch, no fusion). Results are
 printed as they come and written as JSON to --out.
 
-Usage: python bench/gpu_levers.py [--device auto] [--out levers.json] [--no-compile] [--quick]
+Usage: python bench/gpu_levers.py [--device auto] [--out levers.json] [--no-compile | --compiled-only]
+       [--compile-modes default reduce-overhead] [--quick]
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def measure(args: argparse.Namespace, device: torch.device, results: dict, out: 
     steps = 3 if args.quick else 20
     batches = [8] if args.quick else [32, 128, 512]
 
-    def run(kind: str, *, batch: int, amp: bool, channels_last: bool, benchmark: bool, compiled: bool = False,
+    def run(kind: str, *, batch: int, amp: bool, channels_last: bool, benchmark: bool, compiled: str | None = None,
             count: bool = False) -> None:
         torch.backends.cudnn.benchmark = benchmark
         net = build_model(spec, seed=0).to(device)
@@ -115,11 +116,11 @@ def measure(args: argparse.Namespace, device: torch.device, results: dict, out: 
         x = torch.randn(batch, 1, fe.n_mels, fe.n_frames, device=device).mul(20).sub(30)
         x = x.contiguous(memory_format=fmt)
         name = (f"{kind} b{batch} {'bf16' if amp else 'fp32'} {'channels-last' if channels_last else 'contiguous'}"
-                f" cudnn.benchmark={'on' if benchmark else 'off'}{' compiled' if compiled else ''}")
+                f" cudnn.benchmark={'on' if benchmark else 'off'}{f' compiled ({compiled})' if compiled else ''}")
         try:
             t0 = time.perf_counter()
             if compiled:
-                model = torch.compile(model)
+                model = torch.compile(model, mode=compiled)
             step = make_step(model, x, kind, amp)
             record = {"clips_per_s": rate(step, batch, device, calls=steps), "setup_s": time.perf_counter() - t0}
             if count:
@@ -136,7 +137,7 @@ def measure(args: argparse.Namespace, device: torch.device, results: dict, out: 
         out.write_text(json.dumps(results, indent=1))
 
     gpu = device.type == "cuda"
-    for kind in ("train", "extract"):
+    for kind in ("train", "extract") if not args.compiled_only else ():
         amp = gpu and kind == "train"
         run(kind, batch=batches[0], amp=amp, channels_last=gpu and kind == "train", benchmark=False, count=True)
         run(kind, batch=batches[0], amp=amp, channels_last=gpu and kind == "train", benchmark=True)
@@ -149,8 +150,9 @@ def measure(args: argparse.Namespace, device: torch.device, results: dict, out: 
     if not args.no_compile:
         for kind in ("extract", "train"):
             amp = gpu and kind == "train"
-            for batch in batches[:2]:
-                run(kind, batch=batch, amp=amp, channels_last=gpu and kind == "train", benchmark=True, compiled=True)
+            for mode in args.compile_modes:
+                for batch in batches[:2]:
+                    run(kind, batch=batch, amp=amp, channels_last=gpu and kind == "train", benchmark=True, compiled=mode)
 
 
 def main() -> None:
@@ -159,6 +161,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("levers.json"))
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--compiled-only", action="store_true", help="only the torch.compile runs")
+    parser.add_argument("--compile-modes", nargs="+", default=["default"], help="torch.compile modes to time")
     parser.add_argument("--quick", action="store_true", help="tiny batches and few steps (a check of the script)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -11,15 +11,17 @@ Writes a Parquet spectrogram table of random 29 s clips (96 x 1360, float16), th
 On CUDA, training uses bf16 autocast and channels-last (--no-amp to turn off); extraction runs
 float32 convolutions without TF32, as layer_features does. --compile compiles the model as the
 workflow does on CUDA (models.*.compile, features.compile) and prints how far the compiled
-extraction step's features are from the eager ones.
+extraction step's features are from the eager ones. --profile prints, for 20 batches of the
+end-to-end training loop, where the host's and the device's time goes (torch.profiler).
 
 Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--extract-batch-size 64]
-       [--device auto] [--cudnn-benchmark] [--compile] [--data-only]
+       [--device auto] [--cudnn-benchmark] [--compile] [--profile] [--data-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +71,24 @@ def rate(fn, n_clips: int, device: torch.device, repeats: int = 3, calls: int = 
     return n_clips * calls / best
 
 
+def profile_training(stream: SplitStream, step, device: torch.device, n_batches: int = 20) -> None:
+    """The host's and the device's time over ``n_batches`` of the training loop, by operation."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        done = 0
+        for mel, target, _ in itertools.islice(stream.epoch(np.random.default_rng(1)), n_batches):
+            step(mel, target)
+            done += 1
+        sync(device)
+        wall = time.perf_counter() - t0
+    print(f"profile of {done} training batches: {wall * 1e3 / done:.2f} ms per batch (profiled)")
+    for key in ("self_cpu_time_total", "self_device_time_total")[: len(activities)]:
+        print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=256)
@@ -79,6 +99,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-amp", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile 20 batches of the training loop")
     parser.add_argument("--data-only", action="store_true", help="time the data paths only (no model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -142,6 +163,12 @@ def main() -> None:
             steps = 10 if device.type == "cuda" else 1  # one step of a small batch is too short to time alone there
             results["train step (on device)"] = rate(step, len(x), device, calls=steps)
             results["train epoch end to end"] = rate(train_epoch, args.clips, device, repeats=1)
+            if args.profile:
+                try:
+                    profile_training(stream, lambda mel, target: train_step(model, optimizer, mel, target, device, amp),
+                                     device)
+                except RuntimeError as error:  # a profiler that does not run here is reported, not fatal
+                    print(f"profile failed: {error}")
             model.eval()
             model = model.to(memory_format=torch.contiguous_format)
             results["extract step (on device)"] = rate(infer, len(x_extract), device, calls=steps)

@@ -182,6 +182,16 @@ def _split_targets(manifest: pd.DataFrame, y: np.ndarray, split: str, available:
     return {manifest["clip_id"].iat[i]: y[i] for i in rows if manifest["clip_id"].iat[i] in available}
 
 
+def target_tensor(target: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The batch's targets on ``device``, moved from pinned memory without waiting.
+
+    A plain copy from pageable memory makes the host wait for the device's queued work, so the
+    next batch would be read only after this step finished instead of while it runs.
+    """
+    t = torch.from_numpy(target)
+    return t if device.type == "cpu" else t.pin_memory().to(device, non_blocking=True)
+
+
 def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray, target: np.ndarray,
                device: torch.device, amp: bool) -> torch.Tensor:
     """One optimisation step on a batch of spectrograms and multi-hot targets; returns the BCE loss.
@@ -193,7 +203,7 @@ def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, torch.bfloat16, enabled=amp):
         logits = model(x).float()
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(target).to(device))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor(target, device))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
