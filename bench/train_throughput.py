@@ -24,6 +24,7 @@ import argparse
 import itertools
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,16 @@ def profile_training(stream: SplitStream, step, device: torch.device, n_batches:
     print(f"profile of {done} training batches: {wall * 1e3 / done:.2f} ms per batch (profiled)")
     for key in ("self_cpu_time_total", "self_device_time_total")[: len(activities)]:
         print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60))
+    if device.type == "cuda":  # operations that make the host wait for the device (each warns once per call site)
+        torch.cuda.set_sync_debug_mode("warn")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for mel, target, _ in itertools.islice(stream.epoch(np.random.default_rng(2)), 3):
+                step(mel, target)
+        torch.cuda.set_sync_debug_mode("default")
+        print(f"synchronising operations in 3 training batches: {len(caught)}")
+        for w in caught[:10]:
+            print(f"  {w.filename}:{w.lineno}: {str(w.message).splitlines()[0][:150]}")
 
 
 def main() -> None:
