@@ -4,8 +4,8 @@
 # compiled as the workflow runs on CUDA), then the model step under each lever (bench/gpu_levers.py).
 # Usage: OUT=folder bash bench/gpu_session.sh [python]
 #   SETS="eager compiled levers" (default) picks the parts; LEVERS_TIMEOUT bounds the last.
-#   SETS="pinned graphs": the batch-32 training loop compiled, profiled and with cuDNN autotuning,
-#   then the compiled steps under CUDA graphs (torch.compile mode reduce-overhead).
+#   SETS="pinned graphs": the batch-32 training loop compiled, profiled, with cuDNN autotuning and
+#   with Adam's fused kernel, then the compiled steps under CUDA graphs (torch.compile mode reduce-overhead).
 set -o pipefail
 PY=${1:-python3}
 OUT=${OUT:-bench-out}
@@ -31,6 +31,7 @@ fi
 if [[ $SETS == *pinned* ]]; then
     e2e --batch-size 32 --extract-batch-size 64 --compile --profile
     e2e --batch-size 32 --extract-batch-size 64 --compile --cudnn-benchmark
+    e2e --batch-size 32 --extract-batch-size 64 --compile --cudnn-benchmark --fused-adam
 fi
 if [[ $SETS == *graphs* ]]; then
     timeout "${LEVERS_TIMEOUT:-300}" $PY bench/gpu_levers.py --device cuda --threads "$THREADS" --compiled-only \

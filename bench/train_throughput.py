@@ -15,7 +15,7 @@ extraction step's features are from the eager ones. --profile prints, for 20 bat
 end-to-end training loop, where the host's and the device's time goes (torch.profiler).
 
 Usage: .venv/bin/python bench/train_throughput.py [--clips 256] [--batch-size 32] [--extract-batch-size 64]
-       [--device auto] [--cudnn-benchmark] [--compile] [--profile] [--data-only]
+       [--device auto] [--cudnn-benchmark] [--compile] [--fused-adam] [--profile] [--data-only]
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-amp", action="store_true")
+    parser.add_argument("--fused-adam", action="store_true", help="Adam's fused CUDA kernel (one launch per step)")
     parser.add_argument("--profile", action="store_true", help="profile 20 batches of the training loop")
     parser.add_argument("--data-only", action="store_true", help="time the data paths only (no model)")
     args = parser.parse_args()
@@ -126,7 +127,7 @@ def main() -> None:
         if amp:
             model = model.to(memory_format=torch.channels_last)
         forward = compile_on_cuda(model, device, args.compile)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=args.fused_adam or None)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         x = next(table.iter_batches(args.batch_size)).to_tensor(device)
         if amp:
@@ -196,7 +197,7 @@ def main() -> None:
                 args.clips, device, repeats=1)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"{args.clips} clips of 29 s (96 x 1360), batch {args.batch_size} (extraction {args.extract_batch_size}), "
-          f"{name}, amp={amp}, cudnn.benchmark={args.cudnn_benchmark}, compile={args.compile}")
+          f"{name}, amp={amp}, cudnn.benchmark={args.cudnn_benchmark}, compile={args.compile}, fused Adam={args.fused_adam}")
     for key, value in results.items():
         print(f"  {key:28s} {value:10.1f} clips/s")
     print(f"  data path / memory copy: {results['data (Parquet -> device)'] / results['memory copy (same bytes)']:.1%}")
