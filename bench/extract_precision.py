@@ -21,7 +21,7 @@ import torch
 from mirtransfer.choi2017 import FRONTEND
 from mirtransfer.convert import convert
 from mirtransfer.logmel import LogMel
-from mirtransfer.model import build_model, float32_convolutions
+from mirtransfer.model import ConvNet, build_model, float32_convolutions
 from mirtransfer.modelspec import ModelSpec
 
 
@@ -37,8 +37,9 @@ def clips(n: int, seconds: float, rate: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def forward(model, mel: torch.Tensor, batch_size: int, device: torch.device, mode: str):
-    """(features per block, probabilities) for every clip; mode fp64 | tf32 | fp32 | bf16."""
+def forward(model: ConvNet, mel: torch.Tensor, batch_size: int, device: torch.device,
+            mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the five blocks' pooled features side by side, probabilities) for every clip; mode fp64 | tf32 | fp32 | bf16."""
     model = model.to(device, torch.float64 if mode == "fp64" else torch.float32).eval()
     dtype = torch.float64 if mode == "fp64" else torch.float32
     precise = float32_convolutions() if mode in ("fp32", "bf16", "fp64") else contextlib.nullcontext()

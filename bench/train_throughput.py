@@ -25,6 +25,7 @@ import itertools
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def rate(fn, n_clips: int, device: torch.device, repeats: int = 3, calls: int = 1) -> float:
+def rate(fn: Callable[[], object], n_clips: int, device: torch.device, repeats: int = 3, calls: int = 1) -> float:
     """Clips per second: the best of ``repeats`` timings of ``calls`` calls, after a warm-up call."""
     fn()  # warm-up
     sync(device)
@@ -72,7 +73,8 @@ def rate(fn, n_clips: int, device: torch.device, repeats: int = 3, calls: int = 
     return n_clips * calls / best
 
 
-def profile_training(stream: SplitStream, step, device: torch.device, n_batches: int = 20) -> None:
+def profile_training(stream: SplitStream, step: Callable[[np.ndarray, np.ndarray], object], device: torch.device,
+                     n_batches: int = 20) -> None:
     """The host's and the device's time over ``n_batches`` of the training loop, by operation."""
     from torch.profiler import ProfilerActivity, profile
 
