@@ -4,6 +4,7 @@
 # compiled as the workflow runs on CUDA), then the model step under each lever (bench/gpu_levers.py).
 # Usage: OUT=folder bash bench/gpu_session.sh [python]
 #   SETS="eager compiled levers" (default) picks the parts; LEVERS_TIMEOUT bounds the last.
+#   SETS="tests" runs the CUDA tests (tests/test_training.py -k cuda) first.
 #   SETS="pinned graphs": the batch-32 training loop compiled, profiled, with cuDNN autotuning and
 #   with Adam's fused kernel, then the compiled steps under CUDA graphs (torch.compile mode reduce-overhead).
 set -o pipefail
@@ -27,6 +28,9 @@ fi
 if [[ $SETS == *compiled* ]]; then
     e2e --batch-size 32 --extract-batch-size 64 --compile
     e2e --batch-size 128 --extract-batch-size 256 --compile
+fi
+if [[ $SETS == *tests* ]]; then  # the CUDA tests, skipped elsewhere
+    timeout 300 $PY -m pytest -q -rs -p no:cacheprovider tests/test_training.py -k cuda 2>&1 | tee "$OUT/tests.txt"
 fi
 if [[ $SETS == *pinned* ]]; then
     e2e --batch-size 32 --extract-batch-size 64 --compile --profile

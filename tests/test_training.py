@@ -202,3 +202,46 @@ def test_trained_extractor_uses_saved_weights(source, tmp_path):
     ids, layers = layer_features(load_model(tmp_path / "model.pt", tmp_path / "model.json"), MelTable(shards), pooling="post")
     df, _ = read_features(outs[2])
     np.testing.assert_array_equal(df.drop(columns="clip_id").to_numpy(), layers[2])
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (runs on a GPU machine)")
+
+
+@cuda
+def test_cuda_training_steps_never_make_the_host_wait(source):
+    """Each step's spectrograms and targets reach the GPU without a synchronisation, so the
+    host reads the next batch while the device runs this one (bench/train_throughput.py)."""
+    from mirtransfer.train import train_step
+
+    _, shards = source
+    table = MelTable(shards)
+    device = torch.device("cuda")
+    targets = {c: np.zeros(12, np.float32) for c in table.index()["clip_id"]}
+    model = build_model(ModelSpec(table.frontend, [f"t{i}" for i in range(12)]), seed=0).to(device)
+    model = model.to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = list(SplitStream(table, targets, batch_size=8).epoch(np.random.default_rng(0)))
+    train_step(model, optimizer, batches[0][0], batches[0][1], device, amp=True)  # first use: allocations, state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        losses = [train_step(model, optimizer, mel, y, device, amp=True) for mel, y, _ in batches[1:4]]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(torch.isfinite(loss) for loss in losses)
+
+
+@cuda
+def test_cuda_training_and_compiled_extraction(source, tmp_path):
+    """train() on the GPU, compiled, runs to its end; compiled features equal eager ones to float rounding."""
+    tmp, shards = source
+    metrics = train(tmp / "manifest.parquet", shards, CONFIG, outputs(tmp_path), checkpoint_path=tmp_path / "ckpt.pt")
+    assert metrics["device"].startswith("cuda") and metrics["config"]["compile"]
+    model = load_model(tmp_path / "model.pt", tmp_path / "model.json", device="cuda")
+    table = MelTable(shards)
+    for normalisation in ("model", "dataset"):
+        ids, eager = layer_features(model, table, pooling="post", normalisation=normalisation, compile=False)
+        same, compiled = layer_features(model, table, pooling="post", normalisation=normalisation, compile=True)
+        assert same == ids
+        for a, b in zip(eager, compiled):
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-4 * float(np.abs(a).max()))
