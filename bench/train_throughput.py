@@ -90,7 +90,7 @@ def profile_training(stream: SplitStream, step: Callable[[np.ndarray, np.ndarray
     print(f"profile of {done} training batches: {wall * 1e3 / done:.2f} ms per batch (profiled)")
     for key in ("self_cpu_time_total", "self_device_time_total")[: len(activities)]:
         print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60))
-    if device.type == "cuda":  # operations that make the host wait for the device (each warns once per call site)
+    if device.type == "cuda":  # operations that make the host wait for the device: one warning each
         torch.cuda.set_sync_debug_mode("warn")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -17,7 +17,7 @@ from mirtransfer.melspec import run_shard
 from mirtransfer.meltable import MelTable
 from mirtransfer.model import build_model, load_model
 from mirtransfer.modelspec import ModelSpec
-from mirtransfer.train import SplitStream, TrainConfig, TrainOutputs, multi_hot, tag_vocabulary, train
+from mirtransfer.train import SplitStream, TrainConfig, TrainOutputs, multi_hot, tag_vocabulary, train, train_step
 
 FE = {"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0}
 
@@ -211,8 +211,6 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 def test_cuda_training_steps_never_make_the_host_wait(source):
     """Each step's spectrograms and targets reach the GPU without a synchronisation, so the
     host reads the next batch while the device runs this one (bench/train_throughput.py)."""
-    from mirtransfer.train import train_step
-
     _, shards = source
     table = MelTable(shards)
     device = torch.device("cuda")

@@ -76,6 +76,17 @@ def open_writer(path: str | Path, schema: pa.Schema, compression: str = "none") 
     )
 
 
+def to_device(t: torch.Tensor, device: str | torch.device) -> torch.Tensor:
+    """``t`` on ``device``; to a GPU it is copied from pinned memory without waiting.
+
+    A copy from pageable memory makes the host wait until the device has run all its queued
+    work, so the host could not read the next batch while the device computes this one.
+    """
+    if torch.device(device).type == "cpu":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def mel_tensor(mel: np.ndarray, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A (batch, n_mels, n_frames) array as a (batch, 1, n_mels, n_frames) tensor on ``device``.
 
@@ -88,7 +99,7 @@ def mel_tensor(mel: np.ndarray, device: str | torch.device = "cpu", dtype: torch
     if torch.device(device).type == "cpu":
         return view.to(dtype=dtype)
     # Move in the storage dtype (half the bytes for float16), cast on the device.
-    return view.pin_memory().to(device, non_blocking=True).to(dtype)
+    return to_device(view, device).to(dtype)
 
 
 @dataclass

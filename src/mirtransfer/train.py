@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from mirtransfer.files import atomic_path, sha256, write_json
 from mirtransfer.manifest import read_manifest
-from mirtransfer.meltable import MelTable, mel_tensor
+from mirtransfer.meltable import MelTable, mel_tensor, to_device
 from mirtransfer.model import ConvNet, build_model, compile_on_cuda, device_for, save_model
 from mirtransfer.modelspec import ModelSpec
 
@@ -182,16 +182,6 @@ def _split_targets(manifest: pd.DataFrame, y: np.ndarray, split: str, available:
     return {manifest["clip_id"].iat[i]: y[i] for i in rows if manifest["clip_id"].iat[i] in available}
 
 
-def target_tensor(target: np.ndarray, device: torch.device) -> torch.Tensor:
-    """The batch's targets on ``device``, moved from pinned memory without waiting.
-
-    A plain copy from pageable memory makes the host wait for the device's queued work, so the
-    next batch would be read only after this step finished instead of while it runs.
-    """
-    t = torch.from_numpy(target)
-    return t if device.type == "cpu" else t.pin_memory().to(device, non_blocking=True)
-
-
 def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray, target: np.ndarray,
                device: torch.device, amp: bool) -> torch.Tensor:
     """One optimisation step on a batch of spectrograms and multi-hot targets; returns the BCE loss.
@@ -203,7 +193,7 @@ def train_step(model: ConvNet, optimizer: torch.optim.Optimizer, mel: np.ndarray
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, torch.bfloat16, enabled=amp):
         logits = model(x).float()
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target_tensor(target, device))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, to_device(torch.from_numpy(target), device))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
