@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,8 @@ def write_tables(scores: pd.DataFrame, csv_path: str | Path, text_path: str | Pa
     return text
 
 
-def _plt():
+def _plt() -> ModuleType:
+    """matplotlib's pyplot on the file-only Agg backend, imported when a figure is drawn (not at start-up)."""
     import matplotlib
 
     matplotlib.use("Agg")

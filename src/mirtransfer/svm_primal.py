@@ -155,7 +155,8 @@ def pairs(n_classes: int) -> list[tuple[int, int]]:
     return list(itertools.combinations(range(n_classes), 2))
 
 
-def pair_decision(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, C: float, first, second) -> np.ndarray:
+def pair_decision(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, C: float, first: float,
+                  second: float) -> np.ndarray:
     """w.x + b on X_test of the SVM of class ``first`` (+1) against ``second`` (-1), as libsvm's pair decision."""
     pair = (y_train == first) | (y_train == second)
     w, b = binary_svc(X_train[pair], np.where(y_train[pair] == first, 1.0, -1.0), C)
