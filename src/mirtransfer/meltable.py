@@ -96,8 +96,6 @@ def mel_tensor(mel: np.ndarray, device: str | torch.device = "cpu", dtype: torch
     with warnings.catch_warnings():  # a read-only view is copied before any write
         warnings.simplefilter("ignore", UserWarning)
         view = torch.from_numpy(mel).unsqueeze(1)
-    if torch.device(device).type == "cpu":
-        return view.to(dtype=dtype)
     # Move in the storage dtype (half the bytes for float16), cast on the device.
     return to_device(view, device).to(dtype)
 
