@@ -72,7 +72,10 @@ def unbounded_cell(root: Path, task: str, features: str, jobs: int, limit: float
 
 
 def commit() -> str:
-    """The checked-out commit, marked '+' when the package or this script differ from it."""
+    """The checked-out commit, marked '+' when the package or this script differ from it.
+
+    Taken once at start: the code a run loaded, whatever the working tree becomes during it.
+    """
     here = Path(__file__).parent
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "../src", "paper_evaluation.py"], cwd=here,
@@ -81,8 +84,8 @@ def commit() -> str:
 
 
 def run_cell(root: Path, task: str, features: str, mode: str, jobs: int, published: float | None,
-             unbounded_seconds: float) -> dict | None:
-    """One cell's row of the results table; None when its features are not released."""
+             unbounded_seconds: float, code: str) -> dict | None:
+    """One cell's row of the results table (``code``: the commit loaded); None when its features are not released."""
     X = feature_matrix(root, task, features)
     if X is None:
         return None
@@ -92,7 +95,7 @@ def run_cell(root: Path, task: str, features: str, mode: str, jobs: int, publish
     row = {"task": task, "features": features, "mode": mode, "score": result["score"], "published": published,
            "seconds": time.perf_counter() - t0, "fits_run": result["fits"]["run"], **result["solvers"],
            "best_params": json.dumps(result["best_params"]), "unbounded_score": np.nan, "unbounded_seconds": np.nan,
-           "same_candidate": None, "commit": commit(),
+           "same_candidate": None, "commit": code,
            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if unbounded_seconds > 0 and mode == "paper":
         other = unbounded_cell(root, task, features, jobs, unbounded_seconds)
@@ -138,17 +141,19 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     published = published_scores(args.root).set_index(["task", "features"])["score"]
-    done = pd.read_csv(args.out).reindex(columns=COLUMNS) if args.out.exists() else pd.DataFrame(columns=COLUMNS)
-    if args.out.exists():
-        done.to_csv(args.out, index=False)  # columns added since the file was begun stay empty
+    done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame(columns=COLUMNS)
+    if list(done.columns) != COLUMNS:  # columns added since the file was begun stay empty
+        done = done.reindex(columns=COLUMNS)
+        done.to_csv(args.out, index=False)
     keys = set(zip(done["task"], done["features"], done["mode"]))
+    code = commit()
     modes = ["paper", "nested"] if args.mode == "both" else [args.mode]
     tasks = args.task or list(TASKS)
     for task, features, mode in itertools.product(tasks, args.features or feature_sets(), modes):
         if (task, features, mode) in keys:
             continue
         row = run_cell(args.root, task, features, mode, args.jobs, published.get((task, features)),
-                       args.unbounded_seconds)
+                       args.unbounded_seconds, code)
         if row is None:
             print(f"{task} {features}: features not released, skipped", flush=True)
             continue
