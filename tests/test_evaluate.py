@@ -12,9 +12,10 @@ from sklearn.svm import SVC, SVR
 
 from mirtransfer import featuresets, summary, svm_primal
 from mirtransfer.errors import TaskError
-from mirtransfer.evaluate import (best_index, evaluate, grid_scores, interval, make_folds, paper_grid, score_feature_set,
+from mirtransfer.evaluate import (best_index, evaluate, grid_scores, interval, paper_grid, score_feature_set,
                                   weighted_means)
 from mirtransfer.featuresets import write_layers, write_table
+from mirtransfer.folds import make_folds
 from mirtransfer.manifest import finalize, read_manifest, write_manifest
 
 
@@ -61,10 +62,20 @@ def test_predefined_and_train_test_folds():
     with pytest.raises(ValueError, match="unknown protocol"):
         make_folds("loo", "classification", y)
     labels = np.array(["blues"] * 3 + ["jazz"] * 12, dtype=object)
-    with pytest.raises(TaskError, match=r"^class 'blues' has 3 clips, fewer than n_folds=10; lower the task's n_folds"):
+    with pytest.raises(TaskError, match=r"^class 'blues' has 3 clips, fewer than 10 folds; lower the task's n_folds"):
         make_folds("kfold", "classification", labels, n_folds=10)
     with pytest.raises(TaskError, match=r"^class 'blues' has 3 clips"):
         make_folds("kfold", "classification", labels.astype(str), n_folds=10)
+    with pytest.raises(TaskError, match=r"splits \['valid'\] would be trained on and tested on"):
+        make_folds("train_test", "classification", y, split=split, test_splits=("valid", "test"))
+
+
+def test_nested_mode_names_inner_folds_when_a_class_is_too_small():
+    y = np.array(["a"] * 4 + ["b"] * 6)
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    folds = make_folds("kfold", "classification", y, n_folds=2)
+    with pytest.raises(TaskError, match=r"^class 'a' has 2 clips, fewer than 3 folds; lower evaluation.inner_folds"):
+        evaluate(X, y, folds, "classification", mode="nested", inner_folds=3)
 
 
 @pytest.mark.parametrize("kind", ["classification", "regression"])

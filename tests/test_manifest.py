@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import write_tone
 from mirtransfer.datasets import build_manifest
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
-from mirtransfer.manifest import ManifestError, check_tasks, label_kind, read_manifest, write_manifest
+from mirtransfer.manifest import ManifestError, check_tasks, finalize, label_kind, read_manifest, write_manifest
 from mirtransfer.melspec import MelExtractor
 
 
@@ -120,12 +121,23 @@ def test_one_clip_in_two_files_names_both(tmp_path):
         build_manifest("toy", {"type": "folder_per_class", "root": str(root)})
 
 
+TASK = {"kind": "classification", "protocol": "kfold", "n_folds": 2, "train_splits": ["train", "valid"],
+        "test_splits": ["test"]}
+
+
 @pytest.mark.parametrize("task, message", [
-    ({"target": "tempo", "protocol": "kfold"}, r"tasks.t.target: 'tempo' is not a column of dataset 'toy'; .*'label'"),
-    ({"target": "label", "protocol": "predefined_folds"}, r"tasks.t: protocol predefined_folds needs the 'fold' column"),
+    ({**TASK, "target": "tempo"}, r"tasks.t.target: 'tempo' is not a column of dataset 'toy'; .*'label'"),
+    ({**TASK, "target": "label", "protocol": "predefined_folds"}, r"tasks.t: protocol predefined_folds needs the 'fold' column"),
+    ({**TASK, "target": "label", "n_folds": 5},
+     r"^dataset 'toy': tasks.t: class 'jazz' has 4 clips, fewer than 5 folds; lower n_folds or add clips$"),
+    ({**TASK, "target": "mood", "kind": "regression"},
+     r"^dataset 'toy': tasks.t: kind regression needs a number in 'mood' for every clip; clip 'c1' has 'calm'; "
+     r"fix the value or use kind classification$"),
 ])
-def test_tasks_are_checked_against_the_manifest(tmp_path, task, message):
-    df = build_manifest("toy", {"type": "folder_per_class", "root": str(folder_layout(tmp_path))})
-    check_tasks(df, "toy", {"ok": {"target": "label", "protocol": "kfold"}})
+def test_tasks_are_checked_against_the_manifest(task, message):
+    df = finalize(pd.DataFrame({"clip_id": [f"c{i}" for i in range(8)], "path": [f"c{i}.wav" for i in range(8)],
+                                "label": ["rock", "jazz"] * 4, "bpm": np.arange(8.0),
+                                "mood": ["1.5", "calm"] + ["2"] * 6}), "toy")
+    check_tasks(df, "toy", {"ok": {**TASK, "target": "label"}, "bpm": {**TASK, "target": "bpm", "kind": "regression"}})
     with pytest.raises(ManifestError, match=message):
         check_tasks(df, "toy", {"t": task})

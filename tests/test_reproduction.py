@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
+from mirtransfer.errors import UserError
 from mirtransfer.files import download, sha256
-from mirtransfer.evaluate import make_folds
+from mirtransfer.folds import make_folds
 from mirtransfer.reproduction import (LAYER5_CAUSE, TASKS, cell_files, legacy_stratified_folds, likely_cause,
                                       published_cells, published_scores, read_checksums, reproduce_cell, reproduce_task,
                                       summarize)
@@ -77,10 +78,10 @@ def test_download_checks_sha256(choi2017, tmp_path):
     sums = read_checksums(REPO / "workflow" / "resources" / "choi2017.sha256")
     name = "data_csv/gtzan_speechmusic.csv"
     assert sums[name] == sha256(choi2017 / name)
-    download((choi2017 / name).as_uri(), tmp_path / name, sums[name])
+    download((choi2017 / name).as_uri(), tmp_path / name, sums[name], fix="unused")
     assert (tmp_path / name).read_bytes() == (choi2017 / name).read_bytes()
-    with pytest.raises(ValueError, match="sha256 .* differs"):
-        download((choi2017 / name).as_uri(), tmp_path / "bad.csv", "0" * 64)
+    with pytest.raises(UserError, match="sha256 .* differs from the expected 0{64}; the file was not kept: set X$"):
+        download((choi2017 / name).as_uri(), tmp_path / "bad.csv", "0" * 64, fix="set X")
     assert not (tmp_path / "bad.csv").exists() and not list(tmp_path.glob(".bad.csv*"))
 
 

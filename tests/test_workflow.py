@@ -39,6 +39,7 @@ def test_demo_config_dry_run():
     ({"datasets": {"x": {"type": "mtat", "root": "data"}}}, "'mtat' is not one of"),
     ({"datasets": {"x": {"type": "csv", "root": "data"}}}, "'table' is a required property"),
     ({"melspec": {"dtype": "int8"}}, "'int8' is not one of"),
+    ({"models": {"c": {"type": "choi2017", "optional": True}}}, "'path' is a dependency of 'optional'"),
 ])
 def test_bad_config_is_refused_with_its_key(tmp_path, change, message):
     write_config(tmp_path, **change)
@@ -70,6 +71,34 @@ def test_config_mistakes_name_the_file_and_the_fix(tmp_path):
     assert result.returncode != 0
     assert ("extractors.choi2017 (model type choi2017) needs excerpts of at least 27.286 s (1280 frames) with "
             "pooling 'post'") in result.stdout + result.stderr
+
+
+def test_config_mistakes_found_before_any_job_are_all_listed(tmp_path):
+    """Settings that each job would refuse late (the front end, a random network from a converted
+    model, batchnorm options, splits trained on and scored) are refused by the dry run, all at once."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["frontend"]["f_max"] = 8000.0
+    config["extractors"]["random"]["model"] = "choi2017_paper"
+    config["extractors"]["convnet"]["batchnorm"] = "batch"
+    config["extractors"]["choi2017_paper"]["batchnorm"] = "identity"
+    config["tasks"]["split"] = {"dataset": "demo_genre", "target": "label", "kind": "classification",
+                                "protocol": "train_test", "valid_splits": ["valid"]}
+    config["tasks"]["folds"] = {"dataset": "demo_genre", "target": "label", "kind": "classification",
+                                "protocol": "kfold", "valid_splits": ["valid"]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--configfile", str(tmp_path / "mine.yaml"), "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    for problem in ["frontend.f_max 8000.0 Hz is above Nyquist (6000.0 Hz)",
+                    "extractors.random: random weights take channels and input_norm from a model of type train, "
+                    "and 'choi2017_paper' is 'choi2017_paper'",
+                    "extractors.convnet.batchnorm: 'batch' is not an option here: a trained model uses its own "
+                    "statistics; remove the option",
+                    "extractors.choi2017_paper.batchnorm: 'identity' is not an option here: use one of ['batch', 'target']",
+                    "tasks.split: splits ['valid'] are in train_splits and in valid_splits, so the clips scored "
+                    "would be trained on; remove them from train_splits",
+                    "tasks.folds.valid_splits goes with protocol train_test, not 'kfold'"]:
+        assert problem in output, problem
 
 
 def test_a_fault_in_a_job_prints_one_line(tmp_path):
@@ -282,7 +311,8 @@ def test_choi2017_model_download_and_conversion(tmp_path, choi2017_hdf5):
     result = run_snakemake(tmp_path, "--cores", "1", target)
     assert result.returncode != 0
     log = (tmp_path / "logs" / "models" / "c" / "download.log").read_text()
-    assert f"sha256 {sha256(choi2017_hdf5)} differs from the expected {'0' * 64}; the file was not kept" in log
+    assert (f"sha256 {sha256(choi2017_hdf5)} differs from the expected {'0' * 64}; the file was not kept: "
+            "check models.c.url, or set models.c.sha256") in log
     assert not list((tmp_path / "resources").rglob("*.hdf5"))
     config["models"]["c"]["sha256"] = sha256(choi2017_hdf5)
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))

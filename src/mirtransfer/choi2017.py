@@ -38,6 +38,8 @@ MIN_TAGGING_SECONDS = FRONTEND.seconds_for(_MIN_FRAMES_TAGS)
 # both need the last pool to keep one frame (1280 frames, 27.286 s at 12 kHz).
 PAPER_FRONTEND = PRESETS["choi2017_paper"]
 MIN_PAPER_SECONDS = PAPER_FRONTEND.seconds_for(_MIN_FRAMES_TAGS)
+# Model types whose batch norm uses each batch's statistics (Keras 1 mode 2, as the authors ran it).
+BATCH_STATISTICS_TYPES = ("choi2017_paper",)
 # Model type -> (sha256, name in the authors' repository, under reproduction.base_url) of the authors' HDF5.
 MODEL_FILES = {
     "choi2017": (MODEL_SHA256, "keras2_model/model_best.hdf5"),

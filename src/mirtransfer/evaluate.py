@@ -1,10 +1,9 @@
 """Score a feature set on a target task with the paper's SVM/SVR grid search.
 
-Protocols make the folds: ``kfold`` (k folds without shuffling, stratified for
-classification, in manifest order), ``predefined_folds`` (a fold column) and
-``train_test`` (a split column). The grid is the paper's: an optional standard
-scaler (on/off) and SVC or SVR with an rbf kernel (C in {0.1, 2, 8, 32}, gamma in
-{2^-3, ..., 2^-13, 1/n_features}) or a linear kernel (same C): 64 candidates.
+The task's protocol makes the folds (:mod:`mirtransfer.folds`). The grid is the
+paper's: an optional standard scaler (on/off) and SVC or SVR with an rbf kernel (C in
+{0.1, 2, 8, 32}, gamma in {2^-3, ..., 2^-13, 1/n_features}) or a linear kernel (same C):
+64 candidates.
 
 ``paper`` mode reports the best candidate's fold mean, each fold weighted by its
 size, as the paper did; it selects hyper-parameters on the folds it reports, so it
@@ -47,14 +46,13 @@ import pandas as pd
 from scipy import stats
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from mirtransfer import featuresets, svm_primal
-from mirtransfer.errors import TaskError
+from mirtransfer.folds import Fold, make_folds, task_folds, task_targets
 from mirtransfer.manifest import read_manifest
 
 C_VALUES = (0.1, 2.0, 8.0, 32.0)
@@ -79,9 +77,6 @@ RBF_CAP = 10_000_000
 SOLVERS = ("libsvm", "primal", "capped", "shared")  # shared: the score of an identical fit (see grid_scores)
 FITTED = SOLVERS[:3]
 UNDERFLOW = -700.0  # rbf kernel arguments below this give 0 (see _kernel)
-
-Fold = tuple[np.ndarray, np.ndarray]
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -108,46 +103,6 @@ def paper_grid(scaling: tuple[bool, ...] = (False, True)) -> list[Candidate]:
         grid += [Candidate(scale, "rbf", c, g) for c in C_VALUES for g in gammas]
         grid += [Candidate(scale, "linear", c) for c in C_VALUES]
     return grid
-
-
-def make_folds(
-    protocol: str,
-    kind: str,
-    y: np.ndarray,
-    *,
-    n_folds: int = 10,
-    fold: np.ndarray | None = None,
-    split: np.ndarray | None = None,
-    train_splits: tuple[str, ...] = ("train", "valid"),
-    test_splits: tuple[str, ...] = ("test",),
-) -> list[Fold]:
-    """(train indices, test indices) per fold, in a fixed order."""
-    if protocol == "kfold":
-        if kind == "classification":
-            classes, counts = np.unique(y, return_counts=True)
-            if counts.min() < n_folds:
-                raise TaskError(f"class {str(classes[np.argmin(counts)])!r} has {int(counts.min())} clips, fewer than "
-                                f"n_folds={n_folds}; lower the task's n_folds or add clips")
-        elif len(y) < n_folds:
-            raise TaskError(f"{len(y)} clips are fewer than n_folds={n_folds}")
-        splitter = StratifiedKFold(n_folds, shuffle=False) if kind == "classification" else KFold(n_folds, shuffle=False)
-        return [(tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
-    if protocol == "predefined_folds":
-        if fold is None or pd.isna(fold).any():
-            raise TaskError("protocol predefined_folds needs a fold for every clip (the manifest's 'fold' column)")
-        values = np.unique(fold)
-        if len(values) < 2:
-            raise TaskError(f"protocol predefined_folds needs at least two folds, found {values.tolist()}")
-        return [(np.nonzero(fold != v)[0], np.nonzero(fold == v)[0]) for v in values]
-    if protocol == "train_test":
-        if split is None:
-            raise TaskError("protocol train_test needs the manifest's 'split' column")
-        train = np.nonzero(np.isin(split, train_splits))[0]
-        test = np.nonzero(np.isin(split, test_splits))[0]
-        if not len(train) or not len(test):
-            raise TaskError(f"protocol train_test: no clip in splits {train_splits} or {test_splits}; found {sorted(set(map(str, split)))}")
-        return [(train, test)]
-    raise TaskError(f"unknown protocol {protocol!r}; use kfold, predefined_folds or train_test")
 
 
 def _score(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -590,7 +545,7 @@ def evaluate(X: np.ndarray, y: np.ndarray, folds: list[Fold], kind: str, *, mode
     elif mode == "nested":
         fold_scores, params, fits, chosen = [], [], [0, 0], []
         for train, test in folds:
-            inner = make_folds("kfold", kind, y[train], n_folds=inner_folds)
+            inner = make_folds("kfold", kind, y[train], n_folds=inner_folds, setting="evaluation.inner_folds")
             candidates, table, solvers = grid_scores(X[train], y[train], inner, kind, n_jobs, scaling=scaling,
                                                      prune=True, bounded=bounded)
             best = candidates[best_index(table, inner)]
@@ -640,24 +595,9 @@ def score_feature_set(
     """
     manifest, _ = read_manifest(manifest_path)
     clip_ids, X, _ = featuresets.load(feature_paths)
-    y = featuresets.targets(manifest, clip_ids, task["target"])
-    y = y.astype(np.float64) if task["kind"] == "regression" else y.astype(str)
-    rows = manifest.set_index("clip_id").loc[clip_ids]
-    folds = make_folds(
-        task["protocol"], task["kind"], y,
-        n_folds=task["n_folds"],
-        fold=rows["fold"].to_numpy(),
-        split=rows["split"].to_numpy(),
-        train_splits=tuple(task["train_splits"]),
-        test_splits=tuple(task["test_splits"]),
-    )
-    selection = None
-    if task.get("valid_splits"):
-        if task["protocol"] != "train_test":
-            raise TaskError(f"valid_splits goes with protocol train_test, not {task['protocol']!r}")
-        (selection,) = make_folds("train_test", task["kind"], y, split=rows["split"].to_numpy(),
-                                  train_splits=tuple(task["train_splits"]),
-                                  test_splits=tuple(task["valid_splits"]))
+    values = featuresets.targets(manifest, clip_ids, task["target"])
+    y = task_targets(task_name, task, pd.Series(values, index=clip_ids))
+    folds, selection = task_folds(task_name, task, y, manifest.set_index("clip_id").loc[clip_ids])
     result = evaluate(X, y, folds, task["kind"], mode=mode, inner_folds=inner_folds, n_jobs=n_jobs, scaling=scaling,
                       selection=selection)
     result.update({"dataset": dataset, "feature_set": feature_set, "task": task_name, "task_config": task})

@@ -24,7 +24,7 @@ from mirtransfer.featuresets import write_layers
 from mirtransfer.meltable import MelTable, mel_tensor
 from mirtransfer.model import (ConvNet, build_model, compile_on_cuda, device_for, float32_convolutions, group_statistics,
                                load_model)
-from mirtransfer.modelspec import N_BLOCKS, ModelSpec, check_excerpt
+from mirtransfer.modelspec import N_BLOCKS, ModelSpec, batchnorm_options, check_excerpt
 
 NORMALISATION_TEXT = {
     "model": "the model's own batch-norm statistics",
@@ -135,24 +135,16 @@ def layer_features(
 
 
 def normalisation_for(extractor: dict[str, Any], model: ConvNet) -> str:
-    """How an extractor normalises (see _chunk_features), from its ``batchnorm`` option and the model.
-
-    random weights: 'target' (statistics of each target dataset, the default) or 'identity';
-    a batch-statistics model (the paper's convnet): 'batch' (the authors' batches, the
-    default) or 'target' (batch-independent); other trained models use their own statistics.
-    """
+    """How an extractor normalises (see _chunk_features), from its ``batchnorm`` option and the model
+    (the options: :func:`mirtransfer.modelspec.batchnorm_options`)."""
     option = extractor.get("batchnorm")
-    if extractor["weights"] == "random":
-        choices = {"target": "dataset", "identity": "model"}
-        option = option or "target"
-    elif model.spec.batch_statistics:
-        choices = {"batch": "batch", "target": "dataset"}
-        option = option or "batch"
-    else:
+    choices = batchnorm_options(extractor["weights"], model.spec.batch_statistics)
+    if not choices:
         if option is not None:
             raise ValueError(f"extractor batchnorm: {option!r} is for random weights or a batch-statistics model "
                              "(choi2017_paper); a trained model uses its own statistics: remove the option")
         return "model"
+    option = option or next(iter(choices))
     if option not in choices:
         raise ValueError(f"extractor batchnorm must be one of {sorted(choices)} for this model, not {option!r}")
     return choices[option]

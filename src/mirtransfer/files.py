@@ -87,11 +87,15 @@ def sha256(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def download(url: str, dest: str | Path, expected: str, timeout: float = 60) -> None:
-    """Fetch ``url`` (http(s) or file) to ``dest`` only if its sha256 is ``expected``; otherwise nothing is written."""
+def download(url: str, dest: str | Path, expected: str, fix: str, timeout: float = 60) -> None:
+    """Fetch ``url`` (http(s) or file) to ``dest`` only if its sha256 is ``expected``; otherwise nothing is written.
+
+    fix: what the user can do about a different file (named in the error: the settings involved).
+    """
     with atomic_path(dest) as tmp:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
             shutil.copyfileobj(response, f)
         actual = sha256(tmp)
         if actual != expected:
-            raise ValueError(f"{url}: sha256 {actual} differs from the expected {expected}; the file was not kept")
+            raise UserError(f"{url}: sha256 {actual} differs from the expected {expected}; the file was not "
+                            f"kept: {fix}")

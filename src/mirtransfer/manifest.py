@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mirtransfer.errors import UserError
+from mirtransfer.errors import TaskError, UserError
 from mirtransfer.files import atomic_path
+from mirtransfer.folds import task_folds, task_targets
 
 BASE_COLUMNS = ["clip_id", "path", "start", "end", "label", "tags", "split", "fold"]
 _METADATA_KEY = b"mirtransfer.manifest"
@@ -48,8 +49,10 @@ def finalize(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def check_tasks(df: pd.DataFrame, name: str, tasks: dict[str, dict[str, Any]]) -> None:
-    """Each task on the dataset must name a manifest column that holds a value for every clip,
-    and its protocol's column (fold, split) must be filled: checked before any spectrogram."""
+    """Each task on the dataset must name a manifest column that holds a value for every clip
+    (a number for regression), its protocol's column (fold, split) must be filled, and its
+    folds must be possible (enough clips per class, splits not empty): checked before any
+    spectrogram. tasks: the config's tasks on this dataset, their defaults filled by the schema."""
     for task, spec in tasks.items():
         target = spec["target"]
         if target not in df.columns or df[target].isna().all():
@@ -64,6 +67,10 @@ def check_tasks(df: pd.DataFrame, name: str, tasks: dict[str, dict[str, Any]]) -
         if column and df[column].isna().all():
             raise ManifestError(f"tasks.{task}: protocol {spec['protocol']} needs the {column!r} column, which dataset "
                                 f"{name!r} does not have; use protocol kfold or give the dataset a {column} column")
+        try:
+            task_folds(task, spec, task_targets(task, spec, df.set_index("clip_id")[target]), df)
+        except TaskError as err:
+            raise ManifestError(f"dataset {name!r}: {err}") from None
 
 
 def label_kind(df: pd.DataFrame) -> str:

@@ -106,3 +106,17 @@ def check_excerpt(spec: "ModelSpec", pooling: str, what: str) -> None:
                         f"with pooling {pooling!r}; its front end gives {spec.frontend.n_frames} frames "
                         f"({spec.frontend.duration} s): raise the duration"
                         + (" or use pooling: pre" if pooling == "post" else ""))
+
+
+def batchnorm_options(weights: str, batch_statistics: bool) -> dict[str, str]:
+    """An extractor's ``batchnorm`` options and the normalisation each selects, its default first.
+
+    random weights: 'target' (statistics of each target dataset) or 'identity'; a
+    batch-statistics model (the paper's convnet): 'batch' (the authors' batches) or 'target'
+    (batch-independent); other trained models use their own statistics: no option (empty).
+    """
+    if weights == "random":
+        return {"target": "dataset", "identity": "model"}
+    if batch_statistics:
+        return {"batch": "batch", "target": "dataset"}
+    return {}

@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from mirtransfer.datasets import AUTHORS_TABLES, EXPECTED_CLIPS
-from mirtransfer.evaluate import AUTHORS_SCALING, Fold, evaluate, make_folds
+from mirtransfer.evaluate import AUTHORS_SCALING, evaluate
+from mirtransfer.folds import Fold, make_folds
 from mirtransfer.files import atomic_path
 from mirtransfer.featuresets import parse
 

@@ -6,8 +6,9 @@ from snakemake.utils import validate
 
 from mirtransfer import choi2017, datasets, demo, featuresets, reproduction
 from mirtransfer.config import duplicate_keys
+from mirtransfer.folds import task_problems
 from mirtransfer.frontend import from_config
-from mirtransfer.modelspec import ExcerptTooShort, ModelSpec, check_excerpt
+from mirtransfer.modelspec import ExcerptTooShort, ModelSpec, batchnorm_options, check_excerpt
 
 CONFIG_FILES = ", ".join(map(str, workflow.configfiles)) or "the config"
 for _path in workflow.configfiles:
@@ -97,6 +98,16 @@ def extractor_pooling(extractor):
     return config["extractors"][extractor].get("pooling", config["features"]["pooling"])
 
 
+def random_network(extractor):
+    """What a random-weights extractor builds its network from, else None. Only these two
+    settings: a param reruns its jobs when it changes, and a trained model's weights file
+    already stands for the rest (epochs, compile, ...)."""
+    if config["extractors"][extractor]["weights"] != "random":
+        return None
+    model = config["models"][config["extractors"][extractor]["model"]]
+    return {"channels": model["channels"], "input_norm": model["input_norm"]}
+
+
 def converted_duration(model):
     """A converted model's excerpt seconds: its `duration`, else its type's preset's."""
     return model.get("duration", from_config({"preset": model["type"]}).duration)
@@ -129,6 +140,21 @@ def check_references():
     for name, task in TASKS.items():
         if task["dataset"] not in FEATURE_DATASETS:
             problems.append(f"tasks.{name}.dataset: {task['dataset']!r} is not in features.datasets")
+        problems += task_problems(name, task)
+    try:  # the front end's own checks (f_max to Nyquist, ...), made before any spectrogram job runs
+        from_config(config["frontend"])
+    except ValueError as err:
+        problems.append(str(err))
+    for name, extractor in config["extractors"].items():
+        model = config["models"].get(extractor["model"], {})
+        if extractor["weights"] == "random" and model.get("type", "train") != "train":
+            problems.append(f"extractors.{name}: random weights take channels and input_norm from a model of type "
+                            f"train, and {extractor['model']!r} is {model['type']!r}; point model at a trained one")
+        choices = batchnorm_options(extractor["weights"], model.get("type") in choi2017.BATCH_STATISTICS_TYPES)
+        if "batchnorm" in extractor and extractor["batchnorm"] not in choices:
+            problems.append(f"extractors.{name}.batchnorm: {extractor['batchnorm']!r} is not an option here: "
+                            + (f"use one of {list(choices)}" if choices else
+                               "a trained model uses its own statistics; remove the option"))
     for name, model in config["models"].items():
         if model["type"] in choi2017.MODEL_FILES:  # the converter's own check of the duration
             try:

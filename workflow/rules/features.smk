@@ -10,7 +10,7 @@ rule features:
         feature_files("{dataset}", "{extractor}"),
     params:
         extractor=lambda wildcards: config["extractors"][wildcards.extractor],
-        model_config=lambda wildcards: config["models"][config["extractors"][wildcards.extractor]["model"]],
+        model_config=lambda wildcards: random_network(wildcards.extractor),
         pooling=lambda wildcards: extractor_pooling(wildcards.extractor),
         batch_size=config["features"]["batch_size"],
         dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],

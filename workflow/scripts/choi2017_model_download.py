@@ -2,5 +2,7 @@
 from mirtransfer.files import download, script_logging
 
 with script_logging(snakemake.log[0]) as log:
-    download(snakemake.params.url, snakemake.output[0], snakemake.params.sha256)
+    model = snakemake.wildcards.model
+    download(snakemake.params.url, snakemake.output[0], snakemake.params.sha256,
+             fix=f"check models.{model}.url, or set models.{model}.sha256 to the file's if you mean to use another file")
     log.info("fetched %s", snakemake.params.url)
