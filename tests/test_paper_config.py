@@ -150,7 +150,8 @@ def test_paper_convnet_through_the_rules(paper_hdf5, tmp_path):
                                         "protocol": "kfold", "n_folds": 3}},
         "evaluation": {"feature_sets": ["choi2017_paper:12345", "choi2017_paper:1", "mfcc"]},
         "reproduction": {"root": str(CHOI2017), "extractor": "choi2017_paper", "compare_features": ["choi2017_paper"]},
-        "resources": {name: {"threads": 1, "gpu": 0} for name in ("melspec", "features", "mfcc", "score")},
+        "resources": {"melspec": {"threads": 1}, "features": {"threads": 1, "gpu": 0}, "mfcc": {"threads": 1},
+                      "score": {"threads": 1}},
     }
     path = tmp_path / "paper.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -33,7 +33,6 @@ POOLS = list(PAPER_POOLS)
 _MIN_FRAMES_FEATURES = math.prod(t for _, t in POOLS[:-1])
 _MIN_FRAMES_TAGS = math.prod(t for _, t in POOLS)
 MIN_FEATURE_SECONDS = FRONTEND.seconds_for(_MIN_FRAMES_FEATURES)
-MIN_TAGGING_SECONDS = FRONTEND.seconds_for(_MIN_FRAMES_TAGS)
 # The paper's network: centred frames, features after every pool, so features and tags
 # both need the last pool to keep one frame (1280 frames, 27.286 s at 12 kHz).
 PAPER_FRONTEND = PRESETS["choi2017_paper"]

@@ -21,7 +21,8 @@ The converted model reads Parquet spectrograms made with this front end (the mel
 path's ``padding: same`` and ``db_range: 80``), so extraction and evaluation treat it
 as any other model. Its convolutions accept any length: the excerpt ``duration`` is
 a conversion option, at least MIN_FEATURE_SECONDS for the five pre-pool layer
-features and MIN_TAGGING_SECONDS for tags (the last block must keep one frame).
+features and 27.286 s for tags (the last block must keep one frame; the features and
+tag jobs check it with :func:`mirtransfer.modelspec.check_excerpt`).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def default_sets(convnet_extractors: list[str], trained: str | None, table_extra
 
 def load(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[str]]:
     """Clip ids, the (clips, features) matrix and the column names of a feature set's tables
-    (``files``: parts in order), concatenated column-wise.
+    (``paths``: parts in order), concatenated column-wise.
 
     Every table must hold the same clips in the same order; a difference is an error
     that names the tables and the first clip that differs.

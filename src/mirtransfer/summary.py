@@ -167,7 +167,8 @@ def plot_task(scores: pd.DataFrame, task: str, path: str | Path) -> None:
 
 
 def plot_heatmap(scores: pd.DataFrame, group: str, path: str | Path) -> None:
-    """Layer combinations (rows) by tasks (columns) for one extractor group, each task's best marked."""
+    """Layer combinations (rows) by tasks (columns) for one extractor group: the group's best on each task in red,
+    and in orange the combinations not distinguishable from the task's best feature set (of any group)."""
     plt = _plt()
     df = scores[scores["group"] == group]
     order = [c for c in layer_combinations() if c in set(df["layers"])]
@@ -187,7 +188,7 @@ def plot_heatmap(scores: pd.DataFrame, group: str, path: str | Path) -> None:
                 ax.text(j, i, f"{v:.2f}" + ("*" if tied else ""), ha="center", va="center", fontsize=6, color=colour)
     ax.set_xticks(range(wide.shape[1]), wide.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(order)), order, fontsize=7)
-    ax.set_title(f"{group}: score by layer combination (colour: rank within task; red: best;\n"
+    ax.set_title(f"{group}: score by layer combination (colour: rank within task; red: this extractor's best;\n"
                  "orange*: not distinguishable from the task's best at 5%, paired over folds or clips)", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:

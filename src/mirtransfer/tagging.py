@@ -1,7 +1,7 @@
 """Tag audio files with a saved model: the top-k tags and their probabilities, to CSV.
 
 A quick check that a model's weights do what they claim (for instance the authors'
-MSD convnet converted by :mod:`mirtransfer.choi2017`). Each file is decoded,
+MSD convnet converted by :mod:`mirtransfer.convert`). Each file is decoded,
 resampled and cut into consecutive excerpts of the model's length (at most
 ``max_excerpts``); the tag probabilities are averaged over the excerpts, each weighted by
 the share of it that is audio (a short tail excerpt barely counts). A file or tail shorter
@@ -59,7 +59,7 @@ def tag_files(
     device: torch.device | None = None,
     logger: logging.Logger | None = None,
 ) -> pd.DataFrame:
-    """One row per (file, rank): path, rank, tag, probability, excerpts, seconds, padded.
+    """One row per (file, rank): path, rank, tag, probability, excerpts, padded, error.
 
     Files that cannot be decoded are listed with an empty tag and the reason in ``error``.
     """

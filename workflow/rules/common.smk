@@ -75,10 +75,10 @@ REPRODUCTION_CELLS = reproduction.published_cells(CHOI2017_FILES)  # task -> pub
 def feature_sets():
     """The feature sets to score: the config's list, or every layer combination of every
     extractor plus mfcc and mfcc + the five layers of reproduction.extractor (else of the
-    first trained extractor)."""
+    first trained extractor in the config's order)."""
     names = EVALUATION["feature_sets"]
     if names == "default":
-        trained = [e for e in EXTRACTORS if config["extractors"][e]["weights"] == "trained"]
+        trained = [e for e in config["extractors"] if e in EXTRACTORS and config["extractors"][e]["weights"] == "trained"]
         paired = REPRODUCTION.get("extractor") if REPRODUCTION.get("extractor") in trained else None
         return featuresets.default_sets(EXTRACTORS, paired or (trained[0] if trained else None), ["mfcc"])
     left_out = set(config["extractors"]) - set(EXTRACTORS)
