@@ -95,8 +95,13 @@ def paper_hdf5() -> Path:
 
 
 def write_config(workdir, **changes):
-    """The default config with some sections replaced (None removes a section)."""
+    """The default config with some sections replaced (None removes a section). Its models'
+    paths (relative to the repository, ../shared/choi2017/...) are made absolute, so the
+    authors' models stay in the run from the temporary folder."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for model in config["models"].values():
+        if "path" in model:
+            model["path"] = str((REPO / model["path"]).resolve())
     config.update(changes)
     config = {key: value for key, value in config.items() if value is not None}
     (workdir / "config").mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import soundfile as sf
 import torch
 
 from choi2017_paper_reference import reference_forward
+from conftest import shared_file
 from mirtransfer.choi2017 import MIN_PAPER_SECONDS, MSD_TOP50, PAPER_FRONTEND, frontend
 from mirtransfer.convert import NotChoi2017Model, convert_file, convert_paper
 from mirtransfer.features import extract
@@ -59,7 +60,7 @@ def logmel(waves: np.ndarray) -> torch.Tensor:
 
 def assert_matches(probs, features, ref_probs, ref_features) -> None:
     np.testing.assert_allclose(probs, ref_probs, rtol=RTOL, atol=ATOL)
-    for layer, (ours, theirs) in enumerate(zip(features, ref_features), start=1):
+    for layer, (ours, theirs) in enumerate(zip(features, ref_features, strict=True), start=1):
         scale = np.abs(theirs).max()
         np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=RTOL * scale, err_msg=f"layer {layer}")
 
@@ -148,7 +149,7 @@ def test_convert_file_and_refusals(paper_hdf5, choi2017_hdf5, tmp_path):
     assert loaded.spec.frontend == frontend("choi2017_paper", 28.0) and loaded.spec.source["type"] == "choi2017_paper"
     with pytest.raises(ValueError, match=f"at least {MIN_PAPER_SECONDS} s"):
         frontend("choi2017_paper", 27.0)
-    truncated = paper_hdf5.with_name("weights_layer2_theano.hdf5")
+    truncated = shared_file(paper_hdf5.with_name("weights_layer2_theano.hdf5"))
     for wrong, message in [(choi2017_hdf5, "layer groups .* are not those of the paper's convnet"),
                            (truncated, "holds blocks 1-3 only .* use weights_theano.hdf5")]:
         with pytest.raises(NotChoi2017Model, match=message) as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,7 +46,7 @@ def test_folds_match_scikit_learn(kind):
     _, y = toy(kind)
     ours = make_folds("kfold", kind, y, n_folds=10)
     splitter = StratifiedKFold(10) if kind == "classification" else KFold(10)
-    for (a_tr, a_te), (b_tr, b_te) in zip(ours, splitter.split(np.zeros(len(y)), y)):
+    for (a_tr, a_te), (b_tr, b_te) in zip(ours, splitter.split(np.zeros(len(y)), y), strict=True):
         np.testing.assert_array_equal(a_tr, b_tr)
         np.testing.assert_array_equal(a_te, b_te)
 
@@ -68,6 +70,13 @@ def test_predefined_and_train_test_folds():
         make_folds("kfold", "classification", labels.astype(str), n_folds=10)
     with pytest.raises(TaskError, match=r"splits \['valid'\] would be trained on and tested on"):
         make_folds("train_test", "classification", y, split=split, test_splits=("valid", "test"))
+    with pytest.raises(TaskError, match=r"^protocol train_test: no clip in splits \('train', 'valid'\) or \('eval',\); "
+                                        r"found \['other', 'test', 'train', 'valid'\]"):
+        make_folds("train_test", "classification", y, split=split, test_splits=("eval",))
+    with pytest.raises(TaskError, match=r"needs at least two folds, found \[1\]"):
+        make_folds("predefined_folds", "classification", y, fold=np.ones(6, dtype=int))
+    with pytest.raises(TaskError, match=r"^6 clips are fewer than 8 folds; lower the task's n_folds or add clips$"):
+        make_folds("kfold", "regression", np.arange(6.0), n_folds=8)
 
 
 def test_nested_mode_names_inner_folds_when_a_class_is_too_small():
@@ -320,8 +329,12 @@ def test_feature_set_parsing():
     assert featuresets.parse("convnet:135") == [featuresets.Part("convnet", (1, 3, 5))]
     assert featuresets.parse("mfcc+convnet:12345")[0] == featuresets.Part("mfcc")
     assert featuresets.parse("mfcc+random:24") == [featuresets.Part("mfcc"), featuresets.Part("random", (2, 4))]
-    for bad in ("convnet:31", "convnet:116", "convnet:6", "conv net", "mfcc+mfcc", "convnet:"):
-        with pytest.raises(ValueError):
+    for bad, message in [("convnet:31", "layers must be distinct and ascending"),
+                         ("convnet:113", "layers must be distinct and ascending"),
+                         ("convnet:6", "part 'convnet:6' is not '<extractor>' or '<extractor>:<layers 1-5>'"),
+                         ("conv net", "part 'conv net' is not"), ("convnet:", "part 'convnet:' is not"),
+                         ("mfcc+mfcc", "names an extractor twice")]:
+        with pytest.raises(ValueError, match=f"^{re.escape(f'feature set {bad!r}')}.*{re.escape(message)}"):
             featuresets.parse(bad)
     assert len(featuresets.layer_combinations()) == 31
     names = featuresets.default_sets(["convnet", "random"], "convnet", ["mfcc"])
@@ -334,7 +347,9 @@ def scored_dataset(tmp_path):
     rng = np.random.default_rng(1)
     labels = np.array(["x", "y"])[np.arange(40) % 2]
     manifest = finalize(pd.DataFrame({"clip_id": ids, "path": [f"{c}.wav" for c in ids], "label": labels,
-                                      "fold": np.arange(40) % 4 + 1}), "toy")
+                                      "fold": np.arange(40) % 4 + 1, "split": ["train"] * 30 + ["test"] * 10,
+                                      "tempo": 100 + 20 * (labels == "y") + np.random.default_rng(2).standard_normal(40)}),
+                        "toy")
     write_manifest(manifest, tmp_path / "results/toy/manifest.parquet", {"dataset": "toy", "root": "."})
     layers = [rng.standard_normal((40, 32)) + (labels == "y")[:, None] * (layer / 5) for layer in range(1, 6)]
     write_layers(ids, layers, [tmp_path / f"results/toy/features/convnet/layer{i}.parquet" for i in range(1, 6)], {})
@@ -422,11 +437,18 @@ def test_selection_on_a_valid_split(scored_dataset):
 
 
 def test_single_split_cell_holds_its_clip_scores(scored_dataset):
+    """A train_test cell keeps each test clip's score (for McNemar and paired t between cells):
+    their mean is the accuracy, and the R² follows from the squared errors; a cell of folds keeps none."""
     root, _ = scored_dataset
-    cell = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", "toy_task", TOY_TASK)
-    assert cell["ci95_method"] == "t over folds" and cell["ci95"][0] < cell["score"] <= cell["ci95"][1]
+    folds = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", "toy_task", TOY_TASK)
+    assert folds["ci95_method"] == "t over folds" and folds["ci95"][0] < folds["score"] <= folds["ci95"][1]
+    assert "test_clip_scores" not in folds
+    split = {**TOY_TASK, "protocol": "train_test", "train_splits": ["train"]}
+    cell = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", "t", split)
+    assert len(cell["test_clip_scores"]) == 10 and np.mean(cell["test_clip_scores"]) == pytest.approx(cell["score"])
+    regression = {**split, "target": "tempo", "kind": "regression"}
+    cell = score_feature_set(root / "results/toy/manifest.parquet", tables(root, "convnet:5"), "toy", "convnet:5", "t", regression)
     manifest, _ = read_manifest(root / "results/toy/manifest.parquet")
-    ids, X, _ = featuresets.load(tables(root, "convnet:5"))
-    y = manifest.set_index("clip_id").loc[ids, "label"].to_numpy().astype(str)
-    one = evaluate(X, y, [(np.arange(30), np.arange(30, 40))], "classification")
-    assert np.mean(one["test_clip_scores"]) == pytest.approx(one["score"]) and len(one["test_clip_scores"]) == 10
+    y_test = manifest["tempo"].to_numpy()[30:]  # the manifest's order is the features' (c00 ... c39)
+    r2 = 1 - np.sum(cell["test_clip_scores"]) / np.sum((y_test - y_test.mean()) ** 2)
+    assert len(cell["test_clip_scores"]) == 10 and r2 == pytest.approx(cell["score"]) and cell["score"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,6 @@ from mirtransfer.logmel import LogMel
 
 @pytest.mark.parametrize("frontend", [FrontEnd(duration=3.0), FrontEnd(sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128, f_min=20.0, f_max=8000.0, duration=2.0)])
 def test_mel_power_matches_librosa(frontend):
-    librosa = pytest.importorskip("librosa")
     rng = np.random.default_rng(1)
     t = np.arange(frontend.n_samples) / frontend.sample_rate
     y = (0.3 * np.sin(2 * np.pi * 440 * t * (1 + t)) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
@@ -51,6 +51,10 @@ def test_mismatch_names_both_settings():
 def test_bad_frontend_values():
     with pytest.raises(ValueError, match="Nyquist"):
         FrontEnd(f_max=7000.0)
+    with pytest.raises(ValueError, match=r"^frontend.f_min 6000.0 must be in \[0, f_max=6000.0\)$"):
+        FrontEnd(f_min=6000.0)
+    with pytest.raises(ValueError, match=r"^frontend.duration 0.01 s is shorter than one FFT window$"):
+        FrontEnd(duration=0.01)
     with pytest.raises(ValueError, match="unknown front-end parameters"):
         FrontEnd.from_dict({"sample_rate": 12000, "nmels": 96})
 

@@ -127,7 +127,7 @@ def test_folds_are_built_as_the_authors_scikit_learn_did():
     folds = legacy_stratified_folds(y, 3)
     a, b = np.arange(13), np.arange(13, 20)
     expected = [np.r_[a[:5], b[:3]], np.r_[a[5:9], b[3:5]], np.r_[a[9:], b[5:]]]
-    for (train, test), want in zip(folds, expected):
+    for (train, test), want in zip(folds, expected, strict=True):
         assert test.tolist() == want.tolist() and sorted(np.r_[train, test].tolist()) == list(range(20))
     today = make_folds("kfold", "classification", y, n_folds=3)
     assert any(t.tolist() != w.tolist() for (_, t), w in zip(today, expected))  # today's folds differ here

@@ -12,7 +12,7 @@ from mirtransfer.features import extract, layer_features
 from mirtransfer.featuresets import read_features
 from mirtransfer.frontend import FrontEnd, FrontEndMismatch
 from mirtransfer.datasets import build_manifest
-from mirtransfer.manifest import write_manifest
+from mirtransfer.manifest import ManifestError, read_manifest, write_manifest
 from mirtransfer.melspec import run_shard
 from mirtransfer.meltable import MelTable
 from mirtransfer.model import build_model, load_model
@@ -50,6 +50,20 @@ def test_vocabulary_and_targets():
     tags = pd.Series([["b", "a"], ["a"], ["c", "a"], ["b"]])
     assert tag_vocabulary(tags, 2) == ["a", "b"]
     np.testing.assert_array_equal(multi_hot(tags, ["a", "b"]), [[1, 1], [1, 0], [1, 0], [0, 1]])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.assign(split=None), r"manifest.parquet: the source dataset has no 'split' column"),
+    (lambda m: m.assign(split=m["split"].replace("valid", "dev")),
+     r"no usable clip in the source dataset's 'valid' split \(its splits: \['dev', 'test', 'train'\]\)"),
+    (lambda m: m.assign(tags=[[] for _ in range(len(m))]), r"^the source dataset has no tags in its train split"),
+])
+def test_a_source_without_splits_or_tags_is_a_user_error(source, tmp_path, change, message):
+    tmp, shards = source
+    manifest, meta = read_manifest(tmp / "manifest.parquet")
+    write_manifest(change(manifest), tmp_path / "manifest.parquet", meta)
+    with pytest.raises(ManifestError, match=message):
+        train(tmp_path / "manifest.parquet", shards, CONFIG, outputs(tmp_path / "out"), checkpoint_path=tmp_path / "ckpt.pt")
 
 
 def test_stream_covers_the_split_once_in_any_order(source):
@@ -152,7 +166,7 @@ def test_features_are_aligned_and_batch_independent(source, tmp_path):
     ids, small = layer_features(model, table, pooling="post", batch_size=3)
     ids_big, big = layer_features(model, table, pooling="post", batch_size=64)
     assert ids == ids_big == table.index()["clip_id"].tolist()
-    for a, b in zip(small, big):
+    for a, b in zip(small, big, strict=True):
         assert a.shape == (len(ids), 32)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 

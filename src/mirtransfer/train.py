@@ -27,7 +27,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm import tqdm
 
 from mirtransfer.files import atomic_path, sha256, write_json
-from mirtransfer.manifest import read_manifest
+from mirtransfer.manifest import ManifestError, read_manifest
 from mirtransfer.meltable import MelTable, mel_tensor, to_device
 from mirtransfer.model import ConvNet, build_model, compile_on_cuda, device_for, save_model
 from mirtransfer.modelspec import ModelSpec
@@ -60,7 +60,8 @@ def tag_vocabulary(tags: pd.Series, n_tags: int) -> list[str]:
     """The n_tags most frequent tags (ties broken alphabetically), as the paper's top-50."""
     counts = pd.Series([t for row in tags for t in row]).value_counts()
     if counts.empty:
-        raise ValueError("the source dataset has no tags; a tagging task needs a 'tags' column")
+        raise ManifestError("the source dataset has no tags in its train split; give its table a tags column "
+                            "(datasets.<name>.columns.tags for a csv dataset)")
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [t for t, _ in ordered[:n_tags]]
 
@@ -232,7 +233,8 @@ def train(
     use_amp = config.amp and device.type == "cuda"
     manifest, meta = read_manifest(manifest_path)
     if manifest["split"].isna().all():
-        raise ValueError(f"{manifest_path}: the source dataset has no 'split' column (train/valid/test); add one to its table")
+        raise ManifestError(f"{manifest_path}: the source dataset has no 'split' column (train/valid/test); add one to "
+                            "its table")
     table = MelTable(mel_paths)
     vocabulary = tag_vocabulary(manifest.loc[manifest["split"] == "train", "tags"], config.n_tags)
     y = multi_hot(manifest["tags"], vocabulary)
@@ -243,7 +245,8 @@ def train(
     }
     for split, stream in streams.items():
         if not stream.targets:
-            raise ValueError(f"{manifest_path}: no usable clip in the '{split}' split")
+            raise ManifestError(f"{manifest_path}: no usable clip in the source dataset's '{split}' split (its splits: "
+                                f"{sorted(set(manifest['split'].dropna()))}); the source needs train, valid and test clips")
     log.info("source %s: %d tags, train/valid/test clips %s, device %s",
              meta["dataset"], len(vocabulary), [len(s.targets) for s in streams.values()], device)
 
