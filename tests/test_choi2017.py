@@ -21,10 +21,16 @@ from conftest import write_tone
 from mirtransfer.audio import load_mono
 from mirtransfer.choi2017 import FRONTEND, MIN_FEATURE_SECONDS, MSD_TOP50, frontend
 from mirtransfer.convert import NotChoi2017Model, convert, convert_file
+from mirtransfer.datasets import build_manifest
+from mirtransfer.features import layer_features
 from mirtransfer.frontend import fit_length
 from mirtransfer.logmel import LogMel
+from mirtransfer.manifest import write_manifest
+from mirtransfer.melspec import run_shard
+from mirtransfer.meltable import MelTable
 from mirtransfer.excerpts import Resampler
 from mirtransfer.model import load_model
+from mirtransfer.modelspec import ExcerptTooShort
 from mirtransfer.tagging import main as tagging_main
 from mirtransfer.tagging import tag_files
 
@@ -192,3 +198,20 @@ def test_tagging_command_errors_are_one_line(hdf5, tmp_path):
         tagging_main([str(tmp_path / "m"), str(tmp_path / "missing.wav")])
     with pytest.raises(SystemExit, match=r"tag head needs excerpts of at least 27.286 s"):
         tagging_main([str(tmp_path / "m"), str(tmp_path), "--duration", "10"])
+
+
+def test_the_features_job_refuses_excerpts_too_short_for_its_pooling(hdf5, tmp_path):
+    """8 s excerpts: enough for the pre-pool features, too few frames for features after every pool."""
+    for name in ("a", "b"):
+        write_tone(tmp_path / "audio" / "x" / f"{name}.wav", 2.0, 12000)
+    write_manifest(build_manifest("d", {"type": "folder_per_class", "root": str(tmp_path / "audio")}),
+                   tmp_path / "manifest.parquet", {"dataset": "d", "root": str(tmp_path / "audio")})
+    run_shard(tmp_path / "manifest.parquet", 0, 1, frontend={"preset": "choi2017", "duration": 8.0},
+              excerpts={"policy": "first", "pad": "repeat"}, melspec={"batch_size": 8, "dtype": "float16"},
+              strict=True, mel_out=tmp_path / "mel.parquet", rejected_out=tmp_path / "rejected.csv")
+    model, table = convert(hdf5, duration=8.0), MelTable([tmp_path / "mel.parquet"])
+    ids, pre = layer_features(model, table, pooling="pre")
+    assert ids == ["x/a", "x/b"] and [f.shape for f in pre] == [(2, 32)] * 5
+    with pytest.raises(ExcerptTooShort, match=r"^the model's five layer features needs excerpts of at least 27.286 s "
+                                              r"\(1280 frames\) with pooling 'post'.*or use pooling: pre$"):
+        layer_features(model, table, pooling="post")

@@ -87,10 +87,20 @@ def test_download_checks_sha256(choi2017, tmp_path):
 
 @pytest.mark.slow
 def test_reproduction_rules_download_and_score(choi2017, tmp_path):
-    """Download (from a local copy) and re-score gtzan_speechmusic through the workflow's rules."""
+    """Download (from a local copy) and re-score gtzan_speechmusic through the workflow's rules;
+    a mirror whose file differs is refused, naming the setting to check."""
+    first = next(iter(read_checksums(REPO / "workflow" / "resources" / "choi2017.sha256")))  # downloaded first
+    (tmp_path / "mirror" / first).parent.mkdir(parents=True)
+    (tmp_path / "mirror" / first).write_text("not the authors' file")
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["reproduction"] = {"root": "resources/choi2017", "tasks": ["gtzan_speechmusic"], "base_url": choi2017.as_uri()}
+    config["reproduction"] = {"root": "resources/choi2017", "tasks": ["gtzan_speechmusic"],
+                              "base_url": (tmp_path / "mirror").as_uri()}
     (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--cores", "2", "results/reproduction/summary.csv")
+    log = (tmp_path / "logs/reproduction/choi2017_download.log").read_text()
+    assert result.returncode != 0 and "the file was not kept: check reproduction.base_url" in log, log[-2000:]
+    config["reproduction"]["base_url"] = choi2017.as_uri()
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     result = run_snakemake(tmp_path, "--cores", "2", "results/reproduction/summary.csv")
     assert result.returncode == 0, result.stderr[-3000:]
