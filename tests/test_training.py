@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,8 @@ from mirtransfer.melspec import run_shard
 from mirtransfer.meltable import MelTable
 from mirtransfer.model import build_model, load_model
 from mirtransfer.modelspec import ModelSpec
-from mirtransfer.train import SplitStream, TrainConfig, TrainOutputs, multi_hot, tag_vocabulary, train, train_step
+from mirtransfer.train import (SplitStream, TrainConfig, TrainOutputs, multi_hot, run_fingerprint, tag_vocabulary, train,
+                               train_step)
 
 FE = {"sample_rate": 12000, "n_fft": 512, "hop_length": 256, "n_mels": 48, "f_min": 0.0, "f_max": 6000.0, "duration": 2.0}
 
@@ -135,6 +138,21 @@ def test_training_learns_and_resumes_identically(source, tmp_path):
         pd.read_csv(tmp_path / "full" / "history.csv").drop(columns="seconds"),
         pd.read_csv(tmp_path / "cut" / "history.csv").drop(columns="seconds"),
     )
+
+
+def test_run_fingerprint_follows_what_changes_the_weights(source, tmp_path):
+    """A checkpoint resumes only the same run: settings, tags and the manifest's bytes change the
+    fingerprint (the front end: the test below); the epoch budget and compiling do not."""
+    tmp, shards = source
+    table, manifest = MelTable(shards), tmp / "manifest.parquet"
+    base = run_fingerprint(CONFIG, ["a", "b"], table, manifest)
+    assert run_fingerprint(replace(CONFIG, epochs=99, patience=1, compile=False), ["a", "b"], table, manifest) == base
+    assert run_fingerprint(replace(CONFIG, learning_rate=1e-3), ["a", "b"], table, manifest) != base
+    assert run_fingerprint(replace(CONFIG, seed=1), ["a", "b"], table, manifest) != base
+    assert run_fingerprint(CONFIG, ["a", "c"], table, manifest) != base
+    rows, meta = read_manifest(manifest)
+    write_manifest(rows.assign(split=rows["split"].replace({"test": "valid"})), tmp_path / "manifest.parquet", meta)
+    assert run_fingerprint(CONFIG, ["a", "b"], table, tmp_path / "manifest.parquet") != base
 
 
 def test_checkpoint_of_another_run_is_set_aside(source, tmp_path, caplog):
