@@ -9,7 +9,7 @@ import pytest
 from conftest import write_tone
 from mirtransfer.datasets import build_manifest
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
-from mirtransfer.manifest import ManifestError, check_tasks, finalize, label_kind, read_manifest, write_manifest
+from mirtransfer.manifest import ManifestError, check_source, check_tasks, finalize, label_kind, read_manifest, write_manifest
 from mirtransfer.melspec import MelExtractor
 
 
@@ -141,3 +141,13 @@ def test_tasks_are_checked_against_the_manifest(task, message):
     check_tasks(df, "toy", {"ok": {**TASK, "target": "label"}, "bpm": {**TASK, "target": "bpm", "kind": "regression"}})
     with pytest.raises(ManifestError, match=message):
         check_tasks(df, "toy", {"t": task})
+
+
+def test_a_tagged_dataset_needs_each_split():
+    df = finalize(pd.DataFrame({"clip_id": ["a", "b", "c"], "path": ["a.wav", "b.wav", "c.wav"],
+                                "tags": [["rock"], ["pop"], []], "split": ["train", "valid", "test"]}), "src")
+    check_source(df, "src")
+    with pytest.raises(ManifestError, match=r"^dataset 'src' has tags \(a source for training\) but no clip in split "
+                                            r"\['valid'\]; its splits: \{'train': 2, 'test': 1\}"):
+        check_source(df.assign(split=["train", "train", "test"]), "src")
+    check_source(df.assign(tags=None), "src")  # not a source: no tags

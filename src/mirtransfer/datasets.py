@@ -394,6 +394,19 @@ BUILDERS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 
 
+def source_problems(name: str, spec: dict[str, Any]) -> list[str]:
+    """Why a dataset cannot train a model, from its config entry alone: a source needs tags and
+    a train/valid/test split (msd and magnatagatune have both; a csv table names their columns)."""
+    if spec["type"] in ("msd", "magnatagatune"):
+        return []
+    if spec["type"] == "csv":
+        missing = [c for c in ("tags", "split") if c not in spec.get("columns", {})]
+        return [f"datasets.{name}.columns has no {' or '.join(missing)}: a source dataset needs tags and a "
+                "train/valid/test split; name their columns"] if missing else []
+    return [f"datasets.{name} (type {spec['type']}) has no tags: a source dataset is of type msd, magnatagatune, "
+            "or csv with columns tags and split"]
+
+
 def build_manifest(name: str, spec: dict[str, Any]) -> pd.DataFrame:
     """Build the manifest of dataset ``name`` from its config entry (type, root, options)."""
     kind = spec["type"]

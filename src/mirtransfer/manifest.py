@@ -73,6 +73,17 @@ def check_tasks(df: pd.DataFrame, name: str, tasks: dict[str, dict[str, Any]]) -
             raise ManifestError(f"dataset {name!r}: {err}") from None
 
 
+def check_source(df: pd.DataFrame, name: str) -> None:
+    """A dataset with tags is a source for training: it needs clips in each of train, valid and test
+    (checked before any spectrogram; training would stop on it after them)."""
+    if label_kind(df) != "tags":
+        return
+    counts = df["split"].value_counts()
+    if missing := [s for s in ("train", "valid", "test") if not counts.get(s)]:
+        raise ManifestError(f"dataset {name!r} has tags (a source for training) but no clip in split {missing}; its "
+                            f"splits: {counts.to_dict()}; give it train, valid and test clips (columns.split for a csv)")
+
+
 def label_kind(df: pd.DataFrame) -> str:
     """'tags', 'class', 'regression' or 'none': what the manifest's labels are."""
     if df["tags"].notna().any():

@@ -131,6 +131,8 @@ def check_references():
         for dataset in source_candidates(model) if model["type"] == "train" else []:
             if dataset not in config["datasets"]:
                 problems.append(f"models.{name}.dataset: {dataset!r} is not a key of datasets")
+            else:
+                problems += [f"models.{name}.dataset: {p}" for p in datasets.source_problems(dataset, config["datasets"][dataset])]
     for name, extractor in config["extractors"].items():
         if extractor["model"] not in config["models"]:
             problems.append(f"extractors.{name}.model: {extractor['model']!r} is not a key of models")
