@@ -88,8 +88,8 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     assert gpu_rules == {"train", "features"}
     assert all("gpu=1" in resources for rule, resources in jobs if rule in ("train", "features"))
     assert "results/msd/manifest.parquet" in result.stdout
-    # the SVM jobs go to the cluster in groups of 20 (profiles/slurm: group-components)
-    assert result.stdout.count("Group job scores") == -(-counts["score"] // 20)
+    # the SVM jobs go to the cluster in groups of 4 (profiles/slurm: group-components)
+    assert result.stdout.count("Group job scores") == -(-counts["score"] // 4) == 314
 
 
 def test_a_root_one_folder_too_deep_is_caught_by_the_dry_run(paper_data, tmp_path):

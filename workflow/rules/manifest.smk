@@ -1,5 +1,7 @@
 # One manifest per dataset: a Parquet table of its clips, labels and splits. The
-# tasks on the dataset are checked against it here, before any expensive stage.
+# tasks on the dataset are checked against it here, before any expensive stage; they are
+# read from the config, not params, so editing a task does not rebuild the manifest and
+# everything after it (the score jobs check the task again).
 
 
 rule manifest:
@@ -9,7 +11,6 @@ rule manifest:
         manifest_file("{dataset}"),
     params:
         spec=lambda wildcards: dataset_spec(wildcards.dataset),
-        tasks=lambda wildcards: {name: task for name, task in TASKS.items() if task["dataset"] == wildcards.dataset},
     log:
         log_path("{dataset}/manifest.log"),
     threads: 1
