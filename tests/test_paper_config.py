@@ -69,16 +69,16 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     # 8 tasks (the paper's 7 and fault-filtered GTZAN) x (5 extractors x 31 layer combinations + mfcc +
     # mfcc+choi2017_paper:12345)
     assert counts["score"] == 8 * (5 * 31 + 2)
-    assert "results/scores/gtzan_genre_filtered/choi2017_paper:12345.json" in result.stdout
+    assert "results/paper/scores/gtzan_genre_filtered/choi2017_paper:12345.json" in result.stdout
     assert counts["train"] == 1 and counts["features"] == 6 * 5 and counts["mfcc"] == 6
     # the paper's network, as the authors ran it and batch-independent, against data_feats
     assert counts["reproduction_features"] == 6 * 2 and counts["choi2017_convert"] == 2
-    assert "results/reproduction/features/urbansound8k/choi2017_paper.csv" in result.stdout
+    assert "results/paper/reproduction/features/urbansound8k/choi2017_paper.csv" in result.stdout
     # its batches follow the authors' tables; its cells get the published score beside them
     assert re.search(r"input: [^\n]*resources/choi2017/data_csv/urbansound.csv[^\n]*\n\s+output: "
-                     r"results/urbansound8k/features/choi2017_paper/layer1.parquet", result.stdout)
+                     r"results/paper/urbansound8k/features/choi2017_paper/layer1.parquet", result.stdout)
     assert "resources/choi2017/result_transfer/T_gtzan_genre_F_mine_01234_CL_SVC.npy" in result.stdout
-    assert "results/scores/emoMusic_a/mfcc+choi2017_paper:12345.json" in result.stdout
+    assert "results/paper/scores/emoMusic_a/mfcc+choi2017_paper:12345.json" in result.stdout
     assert counts["manifest"] == 7 and counts["reproduction"] == 7  # magnatagatune: MSD is present
     assert counts["reproduction_cell"] == 210  # every published cell, one job each
     cell_mem = {int(re.search(r"mem_mb=(\d+)", r)[1]) for rule, r in jobs if rule == "reproduction_cell"}
@@ -87,7 +87,7 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     gpu_rules = {rule for rule, resources in jobs if re.search(r"\bgpu=1\b", resources)}
     assert gpu_rules == {"train", "features"}
     assert all("gpu=1" in resources for rule, resources in jobs if rule in ("train", "features"))
-    assert "results/msd/manifest.parquet" in result.stdout
+    assert "results/paper/msd/manifest.parquet" in result.stdout
     # the SVM jobs go to the cluster in groups of 4 (profiles/slurm: group-components)
     assert result.stdout.count("Group job scores") == -(-counts["score"] // 4) == 314
 
@@ -105,10 +105,10 @@ def test_source_falls_back_to_magnatagatune(paper_data, tmp_path):
     base, roots = paper_data
     roots = {**roots, "msd": tmp_path / "no-msd"}
     result = run_snakemake(tmp_path, "--configfile", paper_config(tmp_path, roots), "-n",
-                           "results/models/convnet/metrics.json")
+                           "results/paper/models/convnet/metrics.json")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "results/magnatagatune/manifest.parquet" in result.stdout
-    assert "results/msd/" not in result.stdout
+    assert "results/paper/magnatagatune/manifest.parquet" in result.stdout
+    assert "results/paper/msd/" not in result.stdout
 
 
 def test_manifest_warns_when_counts_differ_from_the_paper(paper_data, tmp_path):
@@ -117,7 +117,7 @@ def test_manifest_warns_when_counts_differ_from_the_paper(paper_data, tmp_path):
     miniatures.gtzan_speech_music(tmp_path / "music_speech", per_class=10)
     roots = {**roots, "gtzan_speech_music": tmp_path / "music_speech"}
     result = run_snakemake(tmp_path, "--configfile", paper_config(tmp_path, roots), "--cores", "1",
-                           "results/gtzan_speech_music/manifest.parquet")
+                           "results/paper/gtzan_speech_music/manifest.parquet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "gtzan_speech_music: 20 clips, the paper used 128 (-108)" in result.stderr
 
