@@ -15,7 +15,7 @@ import pytest
 
 import miniatures
 from mirtransfer.datasets import (BALLROOM_CLASSES, EXPECTED_CLIPS, FAULT_FILTERED, GTZAN_GENRES, build_manifest,
-                                  count_warning)
+                                  count_warning, label_files)
 from mirtransfer.manifest import ManifestError, label_kind
 
 
@@ -217,3 +217,16 @@ def test_split_lists_are_read_without_pickle(tmp_path):
     with pytest.raises(ManifestError, match=r"train.npy: holds Python objects \(pickle\).*astype\(str\)"):
         build("magnatagatune", tmp_path, split_files={s: f"{s}.npy" for s in ("train", "valid", "test")})
     assert not marker.exists()
+
+
+def test_label_files_are_the_manifest_inputs_that_exist(tmp_path):
+    """An edited label table or split list must rebuild the manifest: they are its inputs."""
+    (tmp_path / "metadata").mkdir()
+    (tmp_path / "metadata" / "UrbanSound8K.csv").write_text("slice_file_name,fold,classID,class\n")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "train.txt").write_text("a.au\n")
+    assert label_files({"type": "urbansound8k", "root": str(tmp_path)}) == [str(tmp_path / "metadata" / "UrbanSound8K.csv")]
+    assert label_files({"type": "gtzan_genre", "root": str(tmp_path),
+                        "split_files": {"train": "lists/train.txt", "test": "lists/test.txt"}}) == [str(tmp_path / "lists" / "train.txt")]
+    assert label_files({"type": "csv", "root": str(tmp_path), "table": "missing.csv"}) == []  # the builder says it is missing
+    assert label_files({"type": "folder_per_class", "root": str(tmp_path)}) == []

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -122,6 +123,21 @@ def test_a_fault_in_a_job_prints_one_line(tmp_path):
     assert "columns ['genre (for label)'] not found; the table has ['path', 'label']; fix 'columns'" in output
     assert "Traceback" not in output
     assert "Traceback" in (tmp_path / "logs" / "d" / "manifest.log").read_text()
+
+
+def test_an_edited_label_table_rebuilds_the_manifest(tmp_path):
+    root = tmp_path / "data"
+    write_tone(root / "a.wav", 1.5, 12000)
+    write_tone(root / "b.wav", 1.5, 12000)
+    (root / "t.csv").write_text("path,label\na.wav,x\nb.wav,y\n")
+    write_config(tmp_path, datasets={"d": {"type": "csv", "root": "data", "table": "t.csv", "columns": {"label": "label"}}},
+                 models={}, extractors={}, features={"datasets": []}, tasks={}, tagging=None)
+    assert run_snakemake(tmp_path, "--cores", "1", "results/d/manifest.parquet").returncode == 0
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n", "results/d/manifest.parquet").stdout
+    time.sleep(1.1)  # a later modification time than the manifest's
+    (root / "t.csv").write_text("path,label\na.wav,y\nb.wav,y\n")  # a corrected label; the root's mtime stays
+    dry = run_snakemake(tmp_path, "-n", "results/d/manifest.parquet")
+    assert "rule manifest" in dry.stdout and "data/t.csv" in dry.stdout, dry.stdout[-2000:]
 
 
 def test_results_folder_keeps_two_experiments_apart(tmp_path):

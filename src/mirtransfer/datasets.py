@@ -419,6 +419,23 @@ def build_manifest(name: str, spec: dict[str, Any]) -> pd.DataFrame:
     return finalize(BUILDERS[kind](root, **options), name)
 
 
+def label_files(spec: dict[str, Any]) -> list[str]:
+    """The files besides the root folder that a dataset's manifest is built from (label tables,
+    annotations, split lists), those that exist: inputs of its manifest job, so an edited one
+    rebuilds it. Audio added inside class folders does not change the root's time: force it."""
+    root, kind = Path(spec["root"]), spec["type"]
+    files = {
+        "csv": [root / spec.get("table", "")],
+        "magnatagatune": [root / "annotations_final.csv"],
+        "msd": [Path(spec.get("split_dir", "")) / f"{s}_x_{k}.txt" for s in SPLITS for k in ("msd_id", "filename")],
+        "emomusic": [root / spec.get("annotations", "annotations/static_annotations.csv")],
+        "jamendo_vocal": sorted(root.rglob("*.lab")) if root.is_dir() else [],
+        "urbansound8k": [root / "metadata" / "UrbanSound8K.csv"],
+    }.get(kind, [])
+    files += [Path(f) if Path(f).is_absolute() else root / f for f in (spec.get("split_files") or {}).values()]
+    return [str(f) for f in files if f.is_file()]
+
+
 def missing_data(name: str, spec: dict[str, Any]) -> str | None:
     """What is missing for a configured dataset (its root, the MSD split folder, or the top
     entries of its type's layout) and where to get it; None when they exist. Cheap enough

@@ -203,6 +203,12 @@ def made_by_workflow(dataset):
     return root == demo or root.startswith(demo + os.sep)
 
 
+def label_files(dataset):
+    """A user dataset's label tables and split lists, inputs of its manifest job (none for the
+    demo's: they are written by the rule demo_corpus, inside the root it outputs)."""
+    return [] if made_by_workflow(dataset) else datasets.label_files(config["datasets"][dataset])
+
+
 def missing_data(dataset):
     """What is missing of a user-given dataset and where to get it, or None."""
     if made_by_workflow(dataset):

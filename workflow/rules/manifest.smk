@@ -7,6 +7,7 @@
 rule manifest:
     input:
         root=dataset_root,
+        labels=lambda wildcards: label_files(wildcards.dataset),
     output:
         manifest_file("{dataset}"),
     params:
