@@ -194,3 +194,19 @@ def plot_heatmap(scores: pd.DataFrame, group: str, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def write_figures(scores: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """Every figure of a summary: each task's bars (scores_<task>.png) and each extractor's layer
+    heat map (layers_<extractor>.png; not for mixed sets such as mfcc+convnet). Returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for task in scores["task"].unique():
+        paths.append(folder / f"scores_{task}.png")
+        plot_task(scores, task, paths[-1])
+    for group in scores.loc[scores["layers"] != "", "group"].unique():
+        if "+" not in group:
+            paths.append(folder / f"layers_{group}.png")
+            plot_heatmap(scores, group, paths[-1])
+    return paths

@@ -1,10 +1,8 @@
 """Rule summary: scores.csv, a printable table and the figures."""
-from pathlib import Path
-
 import numpy as np
 
 from mirtransfer.files import script_logging
-from mirtransfer.summary import collect, plot_heatmap, plot_task, write_tables
+from mirtransfer.summary import collect, write_figures, write_tables
 
 with script_logging(snakemake.log[0]) as log:
     published = None
@@ -12,11 +10,5 @@ with script_logging(snakemake.log[0]) as log:
         published = {cell: float(np.load(path)) for cell, path in snakemake.params.published.items()}
     scores = collect(list(snakemake.input.scores), published)
     text = write_tables(scores, snakemake.output.scores, snakemake.output.table)
-    figures = Path(snakemake.output.figures)
-    figures.mkdir(parents=True, exist_ok=True)
-    for task in scores["task"].unique():
-        plot_task(scores, task, figures / f"scores_{task}.png")
-    for group in scores.loc[scores["layers"] != "", "group"].unique():
-        if "+" not in group:
-            plot_heatmap(scores, group, figures / f"layers_{group}.png")
-    log.info("scores of %d cells\n%s", len(scores), text)
+    figures = write_figures(scores, snakemake.output.figures)
+    log.info("scores of %d cells, %d figures\n%s", len(scores), len(figures), text)
