@@ -17,13 +17,16 @@ demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
 	@cat results/summary/scores.txt
 
-## Build the self-contained HTML report of the last run.
+CONFIGFILE ?= config/config.yaml
+
+## Build the self-contained HTML report of the last run of a config
+## (`make report CONFIGFILE=config/paper.yaml REPORT=results/paper/report.html`).
+REPORT ?= results/report.html
 report: $(BIN)/.installed
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --configfile $(CONFIGFILE) --report $(REPORT)
 
 ## Draw the job DAG and the rule graph as SVG (graphviz; installed with apt-get where missing).
 ## `make dag CONFIGFILE=config/paper.yaml` draws another config's.
-CONFIGFILE ?= config/config.yaml
 DAG_DIR ?= results
 dag: $(BIN)/.installed
 	@command -v dot >/dev/null || { echo "installing graphviz (apt-get)"; \
@@ -41,6 +44,6 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 
-## Remove the demo's results (keeps the synthesised corpus).
+## Remove the demo's results, logs and benchmarks (keeps the synthesised corpus and results/paper).
 clean-demo:
-	rm -rf results/demo_* logs benchmarks
+	rm -rf $(filter-out results/paper,$(wildcard results/*)) logs benchmarks
