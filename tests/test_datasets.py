@@ -230,3 +230,29 @@ def test_label_files_are_the_manifest_inputs_that_exist(tmp_path):
                         "split_files": {"train": "lists/train.txt", "test": "lists/test.txt"}}) == [str(tmp_path / "lists" / "train.txt")]
     assert label_files({"type": "csv", "root": str(tmp_path), "table": "missing.csv"}) == []  # the builder says it is missing
     assert label_files({"type": "folder_per_class", "root": str(tmp_path)}) == []
+
+
+def _layout(root: Path, files: dict[str, bytes | str]) -> Path:
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    return root
+
+
+@pytest.mark.parametrize("kind, files, options, message", [
+    ("csv", {"t.csv": b"path,label\n\xff\xfe\x00x,y\n"}, {"table": "t.csv"},
+     r"t.csv: cannot be read as a table .*; save it as UTF-8 text"),
+    ("csv", {"t.csv": "path,label\na.wav,x\n ,y\n"}, {"table": "t.csv"}, r"t.csv: row 3 has an empty path; fill it or drop"),
+    ("csv", {"t.csv": "path,label\n"}, {"table": "t.csv"}, r"^dataset 'csv': no clips found"),
+    ("urbansound8k", {"metadata/UrbanSound8K.csv": "file,fold\na.wav,1\n", "audio/fold1/a.wav": ""}, {},
+     r"UrbanSound8K.csv: columns slice_file_name, fold, classID, class not found \(found \['file', 'fold'\]\); use the official"),
+    ("emomusic", {"annotations/static_annotations.csv": "id,arousal\n2,5\n", "clips_45seconds/2.mp3": ""}, {},
+     r"static_annotations.csv: columns song_id, mean_arousal, mean_valence not found .*use emoMusic's"),
+    ("jamendo_vocal", {"train/x.ogg": "", "valid/y.ogg": "", "test/z.ogg": ""}, {},
+     r"no .lab file found; the root must hold the label files"),
+    ("jamendo_vocal", {"train/x.lab": "0 1 sing\n", "valid/.keep": "", "test/.keep": ""}, {},
+     r"no audio in train/, valid/ or test/; put each split's tracks in its folder"),
+])
+def test_layout_faults_name_the_file_and_the_fix(tmp_path, kind, files, options, message):
+    with pytest.raises(ManifestError, match=message):
+        build(kind, _layout(tmp_path, files), **options)

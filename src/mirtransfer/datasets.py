@@ -134,14 +134,16 @@ def csv_table(
     try:
         raw = pd.read_csv(table_path, sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ManifestError(f"{table_path}: cannot be read as a table ({err})") from err
+        raise ManifestError(f"{table_path}: cannot be read as a table ({err}); save it as UTF-8 text, comma-separated "
+                            "(tab-separated with a .tsv suffix)") from err
     wanted = {**{k: v for k, v in columns.items()}, **{t: t for t in targets}}
     absent = [f"{v} (for {k})" for k, v in wanted.items() if v not in raw.columns]
     if absent:
         raise ManifestError(f"{table_path}: columns {absent} not found; the table has {list(raw.columns)}; fix 'columns' in the config")
     df = pd.DataFrame({"path": raw[columns["path"]].str.strip()})
     if (df["path"] == "").any():
-        raise ManifestError(f"{table_path}: row {int(np.argmax(df['path'] == '')) + 2} has an empty path")
+        raise ManifestError(f"{table_path}: row {int(np.argmax(df['path'] == '')) + 2} has an empty path; fill it or drop "
+                            "the row")
     df["clip_id"] = raw[columns["id"]].str.strip() if "id" in columns else df["path"].map(_clip_id)
     for field in ("label", "split"):
         if field in columns:
@@ -247,7 +249,8 @@ def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | No
         first = df["path"].str[0]
         if not first.isin(list(MTAT_SPLIT)).all():
             bad = df["path"][~first.isin(list(MTAT_SPLIT))].iloc[0]
-            raise ManifestError(f"{table}: mp3_path {bad!r} is not in a folder 0-9 or a-f")
+            raise ManifestError(f"{table}: mp3_path {bad!r} is not in a folder 0-9 or a-f; use the official "
+                                "annotations_final.csv, or give split_files")
         df["split"] = first.map(MTAT_SPLIT)
     return df
 
@@ -268,7 +271,8 @@ def msd(root: Path, split_dir: str, audio_suffix: str = ".clip.mp3", **_: Any) -
         names = _require(folder / f"{split}_x_filename.txt", "file name list", "use MSD_split_for_tagging's files").read_text().split()
         y = np.load(_require(folder / f"{split}_y.npy", "tag matrix", "use MSD_split_for_tagging's files"))
         if not len(ids) == len(names) == len(y) or y.shape[1] != len(MSD_TOP50):
-            raise ManifestError(f"{folder}: {split} lists disagree: {len(ids)} ids, {len(names)} file names, tag matrix {y.shape}")
+            raise ManifestError(f"{folder}: {split} lists disagree: {len(ids)} ids, {len(names)} file names, tag matrix "
+                                f"{y.shape}; use the files of one MSD_split_for_tagging checkout")
         paths = [str(Path(n).with_suffix("")) + audio_suffix for n in names]
         frames.append(pd.DataFrame({"clip_id": ids, "path": paths, "split": split,
                                     "tags": [[MSD_TOP50[j] for j in np.flatnonzero(row)] for row in y]}))
@@ -321,7 +325,8 @@ def emomusic(root: Path, annotations: str = "annotations/static_annotations.csv"
     raw = pd.read_csv(table, skipinitialspace=True)
     raw.columns = raw.columns.str.strip()
     if {"song_id", "mean_arousal", "mean_valence"} - set(raw.columns):
-        raise ManifestError(f"{table}: columns song_id, mean_arousal, mean_valence not found (found {list(raw.columns)})")
+        raise ManifestError(f"{table}: columns song_id, mean_arousal, mean_valence not found (found {list(raw.columns)}); "
+                            "use emoMusic's static_annotations.csv, or set 'annotations'")
     files = {int(p.stem): p.relative_to(root).as_posix() for p in _audio_files(clips) if p.stem.isdigit()}
     missing = sorted(set(raw["song_id"]) - set(files))
     if missing:
@@ -360,7 +365,7 @@ def jamendo_vocal(root: Path, **_: Any) -> pd.DataFrame:
                 rows.append({"clip_id": f"{audio.stem}_{k}", "path": audio.relative_to(root).as_posix(),
                              "start": float(m["start"]), "end": float(m["end"]), "label": m["label"], "split": split})
     if not rows:
-        raise ManifestError(f"{root}: no audio in train/, valid/ or test/")
+        raise ManifestError(f"{root}: no audio in train/, valid/ or test/; put each split's tracks in its folder")
     return pd.DataFrame(rows)
 
 
@@ -369,7 +374,8 @@ def urbansound8k(root: Path, **_: Any) -> pd.DataFrame:
     table = _require(root / "metadata" / "UrbanSound8K.csv", "UrbanSound8K metadata", "the root must hold metadata/ and audio/")
     raw = pd.read_csv(table, dtype={"slice_file_name": str})
     if {"slice_file_name", "fold", "classID", "class"} - set(raw.columns):
-        raise ManifestError(f"{table}: columns slice_file_name, fold, classID, class not found")
+        raise ManifestError(f"{table}: columns slice_file_name, fold, classID, class not found (found "
+                            f"{list(raw.columns)}); use the official metadata/UrbanSound8K.csv")
     df = pd.DataFrame({
         "clip_id": raw["slice_file_name"].str.rsplit(".", n=1).str[0],
         "path": "audio/fold" + raw["fold"].astype(str) + "/" + raw["slice_file_name"],
