@@ -74,7 +74,9 @@ def unbounded_cell(root: Path, task: str, features: str, jobs: int, limit: float
 def commit() -> str:
     """The checked-out commit, marked '+' when the package or this script differ from it.
 
-    Taken once at start: the code a run loaded, whatever the working tree becomes during it.
+    Taken once at start: the code a run loaded, whatever the working tree becomes during it
+    (except the unbounded runs of --unbounded-seconds: each is a fresh process that imports
+    the package as it is then, so keep the tree still while they run).
     """
     here = Path(__file__).parent
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True).stdout.strip()

@@ -230,6 +230,10 @@ def test_label_files_are_the_manifest_inputs_that_exist(tmp_path):
                         "split_files": {"train": "lists/train.txt", "test": "lists/test.txt"}}) == [str(tmp_path / "lists" / "train.txt")]
     assert label_files({"type": "csv", "root": str(tmp_path), "table": "missing.csv"}) == []  # the builder says it is missing
     assert label_files({"type": "folder_per_class", "root": str(tmp_path)}) == []
+    for name in ("train_x_msd_id.txt", "train_y.npy"):
+        (tmp_path / "lists" / name).write_text("")
+    assert label_files({"type": "msd", "root": str(tmp_path), "split_dir": str(tmp_path / "lists")}) == [
+        str(tmp_path / "lists" / "train_x_msd_id.txt"), str(tmp_path / "lists" / "train_y.npy")]
 
 
 def _layout(root: Path, files: dict[str, bytes | str]) -> Path:

@@ -143,11 +143,12 @@ def test_tasks_are_checked_against_the_manifest(task, message):
         check_tasks(df, "toy", {"t": task})
 
 
-def test_a_tagged_dataset_needs_each_split():
+def test_a_source_dataset_needs_each_split():
     df = finalize(pd.DataFrame({"clip_id": ["a", "b", "c"], "path": ["a.wav", "b.wav", "c.wav"],
                                 "tags": [["rock"], ["pop"], []], "split": ["train", "valid", "test"]}), "src")
-    check_source(df, "src")
-    with pytest.raises(ManifestError, match=r"^dataset 'src' has tags \(a source for training\) but no clip in split "
+    models = {"convnet": {"type": "train", "dataset": ["msd", "src"]}, "c": {"type": "choi2017"}}
+    check_source(df, "src", models)
+    with pytest.raises(ManifestError, match=r"^dataset 'src', the source of models.convnet, has no clip in split "
                                             r"\['valid'\]; its splits: \{'train': 2, 'test': 1\}"):
-        check_source(df.assign(split=["train", "train", "test"]), "src")
-    check_source(df.assign(tags=None), "src")  # not a source: no tags
+        check_source(df.assign(split=["train", "train", "test"]), "src", models)
+    check_source(df.assign(split=None), "other", models)  # not a source: not checked

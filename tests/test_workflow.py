@@ -88,6 +88,8 @@ def test_config_mistakes_found_before_any_job_are_all_listed(tmp_path):
                                 "protocol": "train_test", "valid_splits": ["valid"]}
     config["tasks"]["folds"] = {"dataset": "demo_genre", "target": "label", "kind": "classification",
                                 "protocol": "kfold", "valid_splits": ["valid"]}
+    config["tasks"]["peek"] = {"dataset": "demo_genre", "target": "label", "kind": "classification",
+                               "protocol": "train_test", "train_splits": ["train"], "valid_splits": ["test"]}
     config["models"]["convnet"]["dataset"] = ["demo_genre", "demo_tags"]
     config["datasets"]["demo_tags"]["columns"].pop("split")
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
@@ -103,6 +105,8 @@ def test_config_mistakes_found_before_any_job_are_all_listed(tmp_path):
                     "tasks.split: splits ['valid'] are in train_splits and in valid_splits, so the clips scored "
                     "would be trained on; remove them from train_splits",
                     "tasks.folds.valid_splits goes with protocol train_test, not 'kfold'",
+                    "tasks.peek: splits ['test'] are in valid_splits and in test_splits, so the hyper-parameters "
+                    "would be selected on the clips reported",
                     "models.convnet.dataset: datasets.demo_genre (type folder_per_class) has no tags: a source dataset "
                     "is of type msd, magnatagatune, or csv with columns tags and split",
                     "models.convnet.dataset: datasets.demo_tags.columns has no split: a source dataset needs tags and "

@@ -433,7 +433,8 @@ def label_files(spec: dict[str, Any]) -> list[str]:
     files = {
         "csv": [root / spec.get("table", "")],
         "magnatagatune": [root / "annotations_final.csv"],
-        "msd": [Path(spec.get("split_dir", "")) / f"{s}_x_{k}.txt" for s in SPLITS for k in ("msd_id", "filename")],
+        "msd": [Path(spec.get("split_dir", "")) / f"{s}_{k}" for s in SPLITS
+                for k in ("x_msd_id.txt", "x_filename.txt", "y.npy")],
         "emomusic": [root / spec.get("annotations", "annotations/static_annotations.csv")],
         "jamendo_vocal": sorted(root.rglob("*.lab")) if root.is_dir() else [],
         "urbansound8k": [root / "metadata" / "UrbanSound8K.csv"],

@@ -78,6 +78,9 @@ def task_problems(name: str, task: dict[str, Any]) -> list[str]:
             if both := sorted(set(task["train_splits"]) & set(task.get(key) or [])):
                 problems.append(f"tasks.{name}: splits {both} are in train_splits and in {key}, so the clips "
                                 f"scored would be trained on; remove them from train_splits (default [train, valid])")
+        if both := sorted(set(valid) & set(task["test_splits"])):
+            problems.append(f"tasks.{name}: splits {both} are in valid_splits and in test_splits, so the "
+                            "hyper-parameters would be selected on the clips reported; keep them apart")
     return problems
 
 

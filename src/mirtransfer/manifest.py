@@ -73,15 +73,19 @@ def check_tasks(df: pd.DataFrame, name: str, tasks: dict[str, dict[str, Any]]) -
             raise ManifestError(f"dataset {name!r}: {err}") from None
 
 
-def check_source(df: pd.DataFrame, name: str) -> None:
-    """A dataset with tags is a source for training: it needs clips in each of train, valid and test
-    (checked before any spectrogram; training would stop on it after them)."""
-    if label_kind(df) != "tags":
+def check_source(df: pd.DataFrame, name: str, models: dict[str, dict[str, Any]]) -> None:
+    """A dataset that trains a model (a candidate source of one of ``models``, the config's) needs
+    clips in each of train, valid and test: checked before any spectrogram (training would stop
+    on it after them)."""
+    users = [m for m, spec in models.items() if spec.get("type", "train") == "train"
+             and name in ([spec["dataset"]] if isinstance(spec["dataset"], str) else spec["dataset"])]
+    if not users:
         return
     counts = df["split"].value_counts()
     if missing := [s for s in ("train", "valid", "test") if not counts.get(s)]:
-        raise ManifestError(f"dataset {name!r} has tags (a source for training) but no clip in split {missing}; its "
-                            f"splits: {counts.to_dict()}; give it train, valid and test clips (columns.split for a csv)")
+        raise ManifestError(f"dataset {name!r}, the source of models.{', models.'.join(users)}, has no clip in split "
+                            f"{missing}; its splits: {counts.to_dict()}; give it train, valid and test clips "
+                            "(columns.split for a csv)")
 
 
 def label_kind(df: pd.DataFrame) -> str:
