@@ -73,12 +73,17 @@ def check_tasks(df: pd.DataFrame, name: str, tasks: dict[str, dict[str, Any]]) -
             raise ManifestError(f"dataset {name!r}: {err}") from None
 
 
+def source_candidates(model: dict[str, Any]) -> list[str]:
+    """A trained model's source datasets (its config's ``dataset``: one name or a list), in order of preference."""
+    dataset = model["dataset"]
+    return [dataset] if isinstance(dataset, str) else list(dataset)
+
+
 def check_source(df: pd.DataFrame, name: str, models: dict[str, dict[str, Any]]) -> None:
     """A dataset that trains a model (a candidate source of one of ``models``, the config's) needs
     clips in each of train, valid and test: checked before any spectrogram (training would stop
     on it after them)."""
-    users = [m for m, spec in models.items() if spec.get("type", "train") == "train"
-             and name in ([spec["dataset"]] if isinstance(spec["dataset"], str) else spec["dataset"])]
+    users = [m for m, spec in models.items() if spec.get("type", "train") == "train" and name in source_candidates(spec)]
     if not users:
         return
     counts = df["split"].value_counts()

@@ -8,6 +8,7 @@ from mirtransfer import choi2017, datasets, demo, featuresets, reproduction
 from mirtransfer.config import duplicate_keys
 from mirtransfer.folds import task_problems
 from mirtransfer.frontend import from_config
+from mirtransfer.manifest import source_candidates
 from mirtransfer.modelspec import ExcerptTooShort, ModelSpec, batchnorm_options, check_excerpt
 
 CONFIG_FILES = ", ".join(map(str, workflow.configfiles)) or "the config"
@@ -189,12 +190,6 @@ def check_references():
                 problems.append(f"feature set {name!r}: {part.extractor!r} is not mfcc or a key of extractors")
     if problems:
         raise ValueError(f"{CONFIG_FILES}: " + "; ".join(problems))
-
-
-def source_candidates(model):
-    """A trained model's source datasets, in order of preference."""
-    dataset = model["dataset"]
-    return [dataset] if isinstance(dataset, str) else list(dataset)
 
 
 def made_by_workflow(dataset):
