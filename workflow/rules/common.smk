@@ -148,6 +148,12 @@ def check_references():
         from_config(config["frontend"])
     except ValueError as err:
         problems.append(str(err))
+    for name, model in config["models"].items():
+        if model["type"] in choi2017.MODEL_FILES:  # the converter's own check of the duration
+            try:
+                choi2017.frontend(model["type"], converted_duration(model))
+            except ValueError as err:
+                problems.append(f"models.{name}.duration: {err}")
     for name, extractor in config["extractors"].items():
         model = config["models"].get(extractor["model"], {})
         if extractor["weights"] == "random" and model.get("type", "train") != "train":
@@ -158,14 +164,6 @@ def check_references():
             problems.append(f"extractors.{name}.batchnorm: {extractor['batchnorm']!r} is not an option here: "
                             + (f"use one of {list(choices)}" if choices else
                                "a trained model uses its own statistics; remove the option"))
-    for name, model in config["models"].items():
-        if model["type"] in choi2017.MODEL_FILES:  # the converter's own check of the duration
-            try:
-                choi2017.frontend(model["type"], converted_duration(model))
-            except ValueError as err:
-                problems.append(f"models.{name}.duration: {err}")
-    for name, extractor in config["extractors"].items():
-        model = config["models"].get(extractor["model"], {})
         if model.get("type") in choi2017.MODEL_FILES:
             pooling = extractor_pooling(name)
             problems += excerpt_problems(f"extractors.{name}", model, pooling, converted_duration(model))
