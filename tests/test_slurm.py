@@ -92,6 +92,14 @@ def test_workflow_runs_through_slurm(slurm, tmp_path):
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
 
     jobs = [job for job in slurm_jobs() if job["JobId"] not in before]
+    log = run.stdout + run.stderr
+    submitted = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", log))
+    finished = re.findall(r"Finished jobid: (\S+) \(Rule: (\w+)\)", log)
+    total = int(re.search(r"^total +(\d+)$", log, re.MULTILINE)[1])
+    assert len(finished) == total, log[-4000:]
+    ran_here = {rule for job_id, rule in finished if job_id not in submitted}
+    assert ran_here == {"all"}, f"jobs run outside SLURM: {sorted(ran_here)}"
+    assert set(submitted.values()) == {job["JobId"] for job in jobs}, (submitted, [job["JobId"] for job in jobs])
     rules = {}
     for job in jobs:
         assert job["JobState"] == "COMPLETED", job
