@@ -89,10 +89,10 @@ def test_workflow_runs_through_slurm(slurm, tmp_path):
         capture_output=True, text=True, cwd=tmp_path,
     )
     print(f"workflow through SLURM: {time.perf_counter() - t0:.1f} s")
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
 
     jobs = [job for job in slurm_jobs() if job["JobId"] not in before]
-    log = run.stdout + run.stderr
     submitted = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", log))
     finished = re.findall(r"Finished jobid: (\S+) \(Rule: (\w+)\)", log)
     total = int(re.search(r"^total +(\d+)$", log, re.MULTILINE)[1])
