@@ -122,11 +122,10 @@ def main() -> None:
         timed = cells[cells["mode"] == args.mode].groupby("task")["seconds"].agg(["mean", "size"])
         measured = [f"{task} ({int(n)} cells)" for task, n in timed["size"].items()]
         per_cell.update(timed["mean"])
-    source = (f"mean {args.mode}-mode cell times of {', '.join(measured)} from {args.evaluation}"
-              if measured else "recorded cell times")
+    parts = [f"mean {args.mode}-mode cell times of {', '.join(measured)} from {args.evaluation}"] if measured else []
     if len(measured) < len(per_cell):
-        source += ", paper-mode CELL_SECONDS for the rest"
-
+        parts.append("paper-mode CELL_SECONDS" + (" for the rest" if measured else ""))
+    source = ", ".join(parts)
     # The seven published tasks, plus config/paper.yaml's fault-filtered GTZAN task (counted as gtzan_genre).
     cell_s = (per_cell.sum() + per_cell.get("gtzan_genre", 0.0)) * CELLS_PER_TASK
     stages["scores"] = (cell_s / (args.cores / 2), args.nodes, f"CPU (libsvm), {len(per_cell)} tasks' {source}")
