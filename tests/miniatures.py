@@ -78,10 +78,16 @@ def emomusic(root: Path, n: int = 6) -> pd.DataFrame:
     return rows
 
 
-def jamendo_vocal(root: Path, tracks_per_split: int = 1, max_segments: int = 4) -> pd.DataFrame:
+# Track names that the authors' table cuts (``rstrip('.lab')``): its id -> the file's name.
+JAMENDO_CUT_TRACKS = {"01 - Aur": "01 - Aura", "05 - Cecili": "05 - Cecilia"}
+
+
+def jamendo_vocal(root: Path, tracks_per_split: int = 2, max_segments: int = 4) -> pd.DataFrame:
     """Full tracks ``<root>/{train,valid,test}/<track>.ogg`` and ``<root>/jamendo_lab/<track>.lab``.
 
-    Each track's first segments of the authors' table become .lab lines of 0.5 s.
+    Each track's first segments of the authors' table become .lab lines of 0.5 s. Two of
+    the first tracks (train, valid) are among those whose names the authors' ids cut, and
+    take their full names; a macOS ``._<track>.ogg`` beside each track is no audio.
     """
     table = paper_table("jamendo_vd")
     table["track"] = table["id"].str.rsplit("_", n=1).str[0]
@@ -92,7 +98,9 @@ def jamendo_vocal(root: Path, tracks_per_split: int = 1, max_segments: int = 4) 
             segments = table[table["track"] == track].head(max_segments)
             lines = [f"{k * 0.5:.3f} {(k + 1) * 0.5:.3f} {'sing' if label else 'nosing'}"
                      for k, label in enumerate(segments["label"])]
+            track = JAMENDO_CUT_TRACKS.get(track, track)
             _audio(root / split / f"{track}.ogg", 0.5 * len(segments) + 0.2)
+            (root / split / f"._{track}.ogg").write_bytes(b"\x00\x05\x16\x07" + bytes(60))
             lab = root / "jamendo_lab" / f"{track}.lab"
             lab.parent.mkdir(parents=True, exist_ok=True)
             lab.write_text("\n".join(lines) + "\n")

@@ -70,3 +70,16 @@ def test_non_finite_samples_are_rejected(tmp_path):
     sf.write(tmp_path / "nan.wav", x, 8000, subtype="FLOAT")
     with pytest.raises(AudioError, match="non-finite"):
         load_mono(tmp_path / "nan.wav")
+
+
+def test_header_only_corrupt_mp3_and_empty_segment_say_what_they_are(tmp_path):
+    sf.write(tmp_path / "header.wav", np.zeros(0, dtype=np.float32), 8000)
+    with pytest.raises(AudioError, match=r"^no audio frames"):
+        load_mono(tmp_path / "header.wav")
+    (tmp_path / "noise.mp3").write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(AudioError) as err:
+        load_mono(tmp_path / "noise.mp3")
+    assert str(err.value).startswith("not decodable audio") and "does not exist" not in str(err.value)
+    write_tone(tmp_path / "long.wav", 2.0, sr=8000)
+    with pytest.raises(AudioError, match=r"^no samples"):
+        load_mono(tmp_path / "long.wav", start=1.0, end=1.00001, limits=DecodeLimits(min_duration=0.0))

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import miniatures
-from mirtransfer.datasets import (BALLROOM_CLASSES, EXPECTED_CLIPS, FAULT_FILTERED, GTZAN_GENRES, build_manifest,
-                                  count_warning, label_files)
+from mirtransfer.datasets import (BALLROOM_CLASSES, EXPECTED_CLIPS, FAULT_FILTERED, GTZAN_GENRES, authors_clip_ids,
+                                  build_manifest, count_warning, label_files)
 from mirtransfer.manifest import ManifestError, label_kind
 
 
@@ -52,6 +52,12 @@ def test_gtzan_genre_and_its_filtered_split(tmp_path):
     splits = df.set_index("clip_id")["split"]
     assert splits["blues.00000"] == "train" and splits["blues.00001"] == "valid" and splits["rock.00001"] == "test"
     assert splits.isna().sum() == len(df) - 4  # fault-filtered: the rest is left out
+    (tmp_path / "test_filtered.txt").write_text("rock.00001\n")  # torchaudio's names, without suffix
+    df = build("gtzan_genre", tmp_path, split_files={s: f"{s}_filtered.txt" for s in lists})
+    assert df.set_index("clip_id")["split"]["rock.00001"] == "test"
+    (tmp_path / "test_filtered.txt").write_text("rock.00099.au\n")
+    with pytest.raises(ManifestError, match=r"test_filtered\.txt: none of its 1 entries names a clip"):
+        build("gtzan_genre", tmp_path, split_files={s: f"{s}_filtered.txt" for s in lists})
 
     (tmp_path / "genres" / "metal").rename(tmp_path / "genres" / "heavy")
     with pytest.raises(ManifestError, match=r"class folders \['metal'\] are missing"):
@@ -88,12 +94,14 @@ def test_jamendo_vocal_segments(tmp_path):
     paper = miniatures.jamendo_vocal(tmp_path)
     df = build("jamendo_vocal", tmp_path)
     by_id = df.set_index("clip_id")
-    assert sorted(by_id.index) == sorted(paper["id"])
-    assert by_id.loc[paper["id"], "label"].map({"nosing": 0, "sing": 1}).tolist() == paper["label"].tolist()
-    assert by_id.loc[paper["id"], "split"].tolist() == paper["category"].tolist()
-    first = by_id.loc[paper["id"].iloc[1]]
+    ours = authors_clip_ids("jamendo_vocal", paper, df["clip_id"])
+    assert sorted(by_id.index) == sorted(ours)
+    assert {"01 - Aura_0", "05 - Cecilia_0"} <= set(ours)  # names the authors' ids cut ("01 - Aur_0")
+    assert by_id.loc[ours, "label"].map({"nosing": 0, "sing": 1}).tolist() == paper["label"].tolist()
+    assert by_id.loc[ours, "split"].tolist() == paper["category"].tolist()
+    first = by_id.loc[ours[1]]
     assert (first["start"], first["end"]) == (0.5, 1.0) and first["path"].endswith(".ogg")
-    assert df["path"].nunique() == 3  # segments of the full tracks, not new files
+    assert df["path"].nunique() == 6  # segments of the full tracks, not new files; no ._<track>.ogg
 
     lab = next((tmp_path / "jamendo_lab").iterdir())
     lab.write_text("0.0 1.5 singing\n")
@@ -252,6 +260,16 @@ def _layout(root: Path, files: dict[str, bytes | str]) -> Path:
      r"UrbanSound8K.csv: columns slice_file_name, fold, classID, class not found \(found \['file', 'fold'\]\); use the official"),
     ("emomusic", {"annotations/static_annotations.csv": "id,arousal\n2,5\n", "clips_45seconds/2.mp3": ""}, {},
      r"static_annotations.csv: columns song_id, mean_arousal, mean_valence not found .*use emoMusic's"),
+    ("urbansound8k", {"metadata/UrbanSound8K.csv": "slice_file_name,fold,classID,class\na.wav,,0,dog_bark\n"}, {},
+     r"UrbanSound8K.csv: column 'fold' row 2 holds '', not a number"),
+    ("urbansound8k", {"metadata/UrbanSound8K.csv": "slice_file_name,fold,classID,class\na.wav,1,0,dog\n,1,0,dog\n"}, {},
+     r"UrbanSound8K.csv: column 'slice_file_name' row 3 is empty \(1 such rows\); fill them or drop"),
+    ("emomusic", {"annotations/static_annotations.csv": "song_id,mean_arousal,mean_valence\n2,5,high\n",
+                  "clips_45seconds/2.mp3": ""}, {}, r"static_annotations.csv: column 'mean_valence' row 2 holds 'high'"),
+    ("emomusic", {"annotations/static_annotations.csv": "song_id,mean_arousal,mean_valence\n2,5,4\n2a,5,4\n",
+                  "clips_45seconds/2.mp3": ""}, {}, r"static_annotations.csv: column 'song_id' row 3 holds '2a'"),
+    ("magnatagatune", {"annotations_final.csv": "clip_id\trock\tmp3_path\n1\t1\t\n"}, {},
+     r"annotations_final.csv: column 'mp3_path' row 2 is empty"),
     ("jamendo_vocal", {"train/x.ogg": "", "valid/y.ogg": "", "test/z.ogg": ""}, {},
      r"no .lab file found; the root must hold the label files"),
     ("jamendo_vocal", {"train/x.lab": "0 1 sing\n", "valid/.keep": "", "test/.keep": ""}, {},

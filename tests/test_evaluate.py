@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from mirtransfer import featuresets, summary, svm_primal
-from mirtransfer.errors import TaskError
+from mirtransfer.errors import TaskError, UserError
 from mirtransfer.evaluate import (best_index, evaluate, grid_scores, interval, paper_grid, score_feature_set,
                                   weighted_means)
 from mirtransfer.featuresets import write_layers, write_table
@@ -52,7 +52,7 @@ def test_folds_match_scikit_learn(kind):
 
 
 def test_predefined_and_train_test_folds():
-    y = np.zeros(6)
+    y = np.array(["a", "b", "a", "b", "a", "b"])
     folds = make_folds("predefined_folds", "classification", y, fold=np.array([2, 1, 2, 3, 1, 3]))
     assert [te.tolist() for _, te in folds] == [[1, 4], [0, 2], [3, 5]]
     assert [tr.tolist() for tr, _ in folds][0] == [0, 2, 3, 5]
@@ -77,6 +77,13 @@ def test_predefined_and_train_test_folds():
         make_folds("predefined_folds", "classification", y, fold=np.ones(6, dtype=int))
     with pytest.raises(TaskError, match=r"^6 clips are fewer than 8 folds; lower the task's n_folds or add clips$"):
         make_folds("kfold", "regression", np.arange(6.0), n_folds=8)
+    # Fits that cannot be made: one class to train on, one clip to score R² on.
+    with pytest.raises(TaskError, match=r"^fold 3 trains on one class only \('a'\); a classifier needs two"):
+        make_folds("predefined_folds", "classification", np.array(list("aabbaa")), fold=np.array([3, 3, 3, 3, 1, 2]))
+    with pytest.raises(TaskError, match=r"^the train/test split trains on one class only \('a'\)"):
+        make_folds("train_test", "classification", np.array(list("abaaba")), split=split)
+    with pytest.raises(TaskError, match=r"^fold 2 is scored on 1 clip; R² needs two or more"):
+        make_folds("predefined_folds", "regression", np.arange(6.0), fold=np.array([1, 1, 1, 1, 1, 2]))
 
 
 def test_nested_mode_names_inner_folds_when_a_class_is_too_small():
@@ -379,6 +386,12 @@ def test_misaligned_and_missing_features(scored_dataset):
         featuresets.load(tables(root, "convnet:12"))
     with pytest.raises(FileNotFoundError, match="snakemake .*results/toy/features/random/layer1.parquet"):
         featuresets.load(tables(root, "random:1"))
+    broken = [layer.copy() for layer in layers]
+    broken[0][7, 3] = np.nan
+    write_layers(ids, broken, [root / f"results/toy/features/convnet/layer{i}.parquet" for i in range(1, 6)][:1], {})
+    with pytest.raises(UserError, match=r"layer1\.parquet: 1 clips have NaN or infinite values \(first: clip 'c07', "
+                                         r"column 'l1_03'\)"):
+        featuresets.load(tables(root, "convnet:12"))
     manifest = pd.DataFrame({"clip_id": ids[:30], "label": ["x"] * 30})
     with pytest.raises(ValueError, match="10 feature rows have no manifest row"):
         featuresets.targets(manifest, ids, "label")
@@ -406,6 +419,10 @@ def test_interval_by_hand():
     r = interval([0.8], [100], "classification", 0.8)
     assert r["ci95"] == pytest.approx([0.711171, 0.866633], abs=2e-6) and r["ci95_method"] == "Wilson over test clips"
     assert np.isnan(interval([0.5], [100], "regression", 0.5)["ci95"][0])
+    # Folds 1.0 and 0.6: sd 0.282843, t(0.975, 1) = 12.706205: 0.8 +- 2.541241, kept within [0, 1] for accuracy;
+    # R² has no lower bound.
+    assert interval([1.0, 0.6], [10, 10], "classification", 0.8)["ci95"] == pytest.approx([0.0, 1.0])
+    assert interval([1.0, 0.6], [10, 10], "regression", 0.8)["ci95"] == pytest.approx([0.8 - 2.541241, 1.0], abs=1e-6)
 
 
 def test_paired_comparisons_by_hand():
@@ -419,6 +436,12 @@ def test_paired_comparisons_by_hand():
     b = {"fold_scores": [0.8, 0.6, 0.7, 0.8], "kind": "classification"}
     assert summary.paired_p(a, b) == pytest.approx(0.0917, abs=1e-4)
     assert summary.paired_p(a, a) == 1.0
+    # The same difference on every fold (0.1, up to rounding): no t-test; the sign test, 4 of 4: p = 2 / 16.
+    c = {"fold_scores": [0.8, 0.7, 0.6, 0.8], "kind": "classification"}
+    assert summary.paired_p(a, c) == pytest.approx(0.125)
+    # Cells scored on other clips or folds are not compared.
+    assert np.isnan(summary.paired_p({**a, "n_clips": 40}, {**b, "n_clips": 41}))
+    assert np.isnan(summary.paired_p({**a, "fold_sizes": [10] * 4}, {**b, "fold_sizes": [9, 10, 10, 11]}))
 
 
 def test_selection_on_a_valid_split(scored_dataset):

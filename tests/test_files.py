@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
-from mirtransfer.files import atomic_path
+from mirtransfer.files import atomic_path, write_json
 
 
 def test_atomic_path_removes_a_killed_jobs_temporaries(tmp_path):
@@ -20,3 +23,10 @@ def test_atomic_path_removes_a_killed_jobs_temporaries(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert out.read_text() == "done" and sorted(p.name for p in tmp_path.iterdir()) == [other.name, out.name]
+
+
+def test_write_json_writes_undefined_numbers_as_null(tmp_path):
+    write_json({"fold_std": float("nan"), "ci95": [np.float64("nan"), 0.5], "p": float("inf"), "n": 3}, tmp_path / "c.json")
+    text = (tmp_path / "c.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"fold_std": None, "ci95": [None, 0.5], "p": None, "n": 3}

@@ -82,7 +82,7 @@ def test_csv_tags_and_targets(tmp_path):
     ("path,label\na.wav,x\nb.wav,\n", {"label": "label"}, "1 rows have no label"),
     ("path,fold\na.wav,one\n", {"fold": "fold"}, "'fold' row 2 holds 'one', not a number"),
     ("path,fold\na.wav,1.5\n", {"fold": "fold"}, "whole numbers"),
-    ("path\na.wav\na.flac\n", {}, "clip_id 'a' occurs more than once"),
+    ("path\na.wav\na.flac\n", {}, "clip_id 'a' occurs more than once \\(1 duplicates\\), from 'a.wav' and 'a.flac'; keep one"),
     ("path,s,e\na.wav,2,1\n", {"start": "s", "end": "e"}, "ends before it starts"),
 ])
 def test_csv_errors_name_the_problem(tmp_path, table, columns, message):

@@ -22,6 +22,19 @@ _DECLARED_SIZE = re.compile(r"^\s*(?:data|Data Size)\s*:\s*(\d+)\s*\(should be (
 SUPPORTED_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aif", ".aiff")
 
 
+def is_hidden(path: Path, folder: Path) -> bool:
+    """Whether a path below ``folder`` is hidden or an archiver's by-product: a name starting
+    with '.' (macOS's ``._<name>`` resource forks, ``.DS_Store``) or under ``__MACOSX/``."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(folder).parts)
+
+
+def audio_files_below(folder: Path) -> list[Path]:
+    """Every entry below ``folder`` whose name ends in an audio suffix (sorted): files, and also
+    folders and broken links so named, which the spectrogram stage then rejects with the reason.
+    Hidden entries (``._x.mp3`` of a copy made on macOS) are not audio and are skipped."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES and not is_hidden(p, folder))
+
+
 class AudioError(Exception):
     """A clip that cannot be used; the message says why, in one line."""
 
@@ -84,6 +97,8 @@ def load_mono(
             last = f.frames if end is None else min(f.frames, int(round(end * sr)))
             if max_seconds is not None:
                 last = min(last, first + int(math.ceil(max_seconds * sr)))
+            if f.frames == 0:
+                raise AudioError("no audio frames (a header without samples)")
             if first >= f.frames:
                 raise AudioError(f"segment starts at {start} s, after the end of the file ({f.frames / sr:.2f} s)")
             if first:
@@ -93,7 +108,10 @@ def load_mono(
             except sf.LibsndfileError as err:
                 raise AudioError(f"truncated or corrupt: decoding failed ({err.error_string.strip()})") from err
     except sf.LibsndfileError as err:
-        raise AudioError(f"not decodable audio ({err.error_string.strip() or err})") from err
+        reason = err.error_string.strip() or str(err)
+        if "does not exist" in reason:  # libsndfile's words for a format it cannot open (the file exists)
+            reason = f"libsndfile cannot read it as {path.suffix.lstrip('.').upper() or 'audio'}"
+        raise AudioError(f"not decodable audio ({reason})") from err
     except (RuntimeError, ValueError, TypeError) as err:
         # soundfile raises these for unknown formats and bad headers.
         raise AudioError(f"not decodable audio ({err})") from err
@@ -106,6 +124,8 @@ def load_mono(
 
 def check_waveform(wave: np.ndarray, sr: int, limits: DecodeLimits) -> None:
     """Raise AudioError when a decoded waveform is non-finite, too short or silent."""
+    if len(wave) == 0:
+        raise AudioError("no samples: the segment is shorter than one sample period (fix its start and end)")
     if not np.isfinite(wave).all():
         raise AudioError("non-finite samples (NaN or inf)")
     seconds = len(wave) / sr

@@ -10,14 +10,14 @@ The README documents each layout; ``EXPECTED_CLIPS`` holds the paper's clip coun
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mirtransfer.audio import SUPPORTED_SUFFIXES
+from mirtransfer.audio import SUPPORTED_SUFFIXES, audio_files_below, is_hidden
 from mirtransfer.manifest import ManifestError, finalize
 
 # Clips of the six target datasets in the authors' tables (../shared/choi2017/data_csv).
@@ -73,12 +73,6 @@ SPLITS = ("train", "valid", "test")
 FAULT_FILTERED = Path(__file__).parent / "data" / "gtzan_fault_filtered"
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    """Every entry below ``folder`` whose name ends in an audio suffix: files, and also folders
-    and broken links so named, which the spectrogram stage then rejects with the reason."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
-
-
 def _clip_id(relpath: str) -> str:
     """A stable id from a relative path: the path without its extension."""
     return str(PurePosixPath(relpath).with_suffix(""))
@@ -97,7 +91,7 @@ def folder_per_class(root: Path, classes: list[str] | None = None, **_: Any) -> 
         raise ManifestError(f"{root}: class folders {missing} are missing (found {found}); fix the root or 'classes' in the config")
     rows = []
     for cls in classes:
-        files = _audio_files(root / cls)
+        files = audio_files_below(root / cls)
         if not files:
             raise ManifestError(f"{root / cls}: class folder holds no audio file ({', '.join(SUPPORTED_SUFFIXES)})")
         for f in files:
@@ -169,9 +163,18 @@ def _numbers(values: pd.Series, table_path: Path, column: str, *, integer: bool)
         raise ManifestError(f"{table_path}: column {column!r} row {row + 2} holds {values.iloc[row]!r}, not a number")
     if integer:
         if (numbers != numbers.round()).any():
-            raise ManifestError(f"{table_path}: column {column!r} must hold whole numbers (fold indices)")
+            raise ManifestError(f"{table_path}: column {column!r} must hold whole numbers")
         return numbers.astype("int64")
     return numbers.astype("float64")
+
+
+def _filled(raw: pd.DataFrame, columns: list[str], table_path: Path) -> None:
+    """Stop at the first empty cell of ``columns`` (a table read as strings without NA parsing)."""
+    for column in columns:
+        empty = raw[column].str.strip() == ""
+        if empty.any():
+            raise ManifestError(f"{table_path}: column {column!r} row {int(np.argmax(empty.to_numpy())) + 2} is empty "
+                                f"({int(empty.sum())} such rows); fill them or drop the rows")
 
 
 def _require(path: Path, what: str, fix: str) -> Path:
@@ -186,12 +189,24 @@ def _missing_audio(root: Path, paths: pd.Series, fix: str) -> None:
             raise ManifestError(f"{root / rel}: audio file listed in the metadata is missing; {fix}")
 
 
-def _split_lists(split_files: dict[str, str], root: Path) -> dict[str, str]:
-    """clip key (file name without folders and extension) -> split, from one list per split.
+def _list_key(entry: str) -> str:
+    """A split list entry's clip key: its file name without folders and without an audio (or
+    .npy, .clip) suffix; a name without one (torchaudio's ``blues.00029``) is kept whole."""
+    name = PurePosixPath(entry.strip().split("\t")[-1]).name
+    for suffix in (".npy", *SUPPORTED_SUFFIXES):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.removesuffix(".clip")
 
-    A list is a text file (one path per line, optionally ``index<TAB>path``) or a
-    .npy array of such strings or of (index, path) rows, as published with the
-    cleaned MagnaTagATune split. Relative list paths are taken from the root.
+
+def _split_lists(split_files: dict[str, str], root: Path, keys: pd.Series) -> pd.Series:
+    """Each clip's split (None where no list names it), from one list per split.
+
+    keys: each clip's key (its file name without folders and extension). A list is a text
+    file (one path per line, optionally ``index<TAB>path``) or a .npy array of such strings
+    or of (index, path) rows, as published with the cleaned MagnaTagATune split. Relative
+    list paths are taken from the root. A list that names none of the clips is refused.
     """
     key_split = {}
     for split, name in split_files.items():
@@ -203,10 +218,13 @@ def _split_lists(split_files: dict[str, str], root: Path) -> dict[str, str]:
             entries = [str(row[-1]) if np.ndim(row) else str(row) for row in array]
         else:
             entries = path.read_text().splitlines()
-        for entry in entries:
-            if entry.strip():
-                key_split[Path(entry.strip().split("\t")[-1]).stem.removesuffix(".clip")] = split
-    return key_split
+        listed = {_list_key(entry) for entry in entries if entry.strip()}
+        if not listed & set(keys):
+            raise ManifestError(f"{path}: none of its {len(listed)} entries names a clip of the dataset (an entry: "
+                                f"{next(iter(sorted(listed)), 'none')!r}; a clip: {keys.iloc[0]!r}); the {split} list must "
+                                "name the dataset's files")
+        key_split.update(dict.fromkeys(listed, split))
+    return keys.map(key_split)
 
 
 def _load_list(path: Path) -> np.ndarray:
@@ -229,9 +247,10 @@ def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | No
     """
     table = _require(root / "annotations_final.csv", "MagnaTagATune annotation table",
                      "the root must hold annotations_final.csv and the folders 0-9, a-f")
-    raw = pd.read_csv(table, sep="\t", dtype=str)
+    raw = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
     if {"clip_id", "mp3_path"} - set(raw.columns):
         raise ManifestError(f"{table}: columns clip_id and mp3_path not found (is it the tab-separated annotations_final.csv?)")
+    _filled(raw, ["mp3_path"], table)
     tags = [c for c in raw.columns if c not in ("clip_id", "mp3_path")]
     values = raw[tags].apply(pd.to_numeric, errors="coerce").to_numpy()
     if not np.isin(values, (0, 1)).all():
@@ -243,8 +262,7 @@ def magnatagatune(root: Path, n_tags: int = 50, split_files: dict[str, str] | No
     df["tags"] = [[tags[i] for i in top if row[i]] for row in values]
     _missing_audio(root, df["path"], "the mp3 folders 0-9 and a-f must sit beside annotations_final.csv")
     if split_files:
-        key_split = _split_lists(split_files, root)
-        df["split"] = [key_split.get(Path(p).stem) for p in df["path"]]
+        df["split"] = _split_lists(split_files, root, df["path"].map(lambda p: PurePosixPath(p).stem))
     else:
         first = df["path"].str[0]
         if not first.isin(list(MTAT_SPLIT)).all():
@@ -302,8 +320,7 @@ def gtzan_genre(root: Path, split_files: dict[str, str] | None = None, split: st
     df["path"] = "genres/" + df["path"]
     df["clip_id"] = df["path"].map(lambda p: Path(p).stem)
     if split_files:
-        key_split = _split_lists(split_files, root)
-        df["split"] = df["clip_id"].map(key_split)
+        df["split"] = _split_lists(split_files, root, df["clip_id"])
     return df
 
 
@@ -322,20 +339,21 @@ def emomusic(root: Path, annotations: str = "annotations/static_annotations.csv"
     """
     clips = _require(root / "clips_45seconds", "emoMusic clip folder", "the root must hold clips_45seconds/ and annotations/")
     table = _require(root / annotations, "emoMusic static annotations", "set 'annotations' (relative to the root)")
-    raw = pd.read_csv(table, skipinitialspace=True)
+    raw = pd.read_csv(table, skipinitialspace=True, dtype=str, keep_default_na=False)
     raw.columns = raw.columns.str.strip()
     if {"song_id", "mean_arousal", "mean_valence"} - set(raw.columns):
         raise ManifestError(f"{table}: columns song_id, mean_arousal, mean_valence not found (found {list(raw.columns)}); "
                             "use emoMusic's static_annotations.csv, or set 'annotations'")
-    files = {int(p.stem): p.relative_to(root).as_posix() for p in _audio_files(clips) if p.stem.isdigit()}
-    missing = sorted(set(raw["song_id"]) - set(files))
+    song = _numbers(raw["song_id"], table, "song_id", integer=True)
+    files = {int(p.stem): p.relative_to(root).as_posix() for p in audio_files_below(clips) if p.stem.isdigit()}
+    missing = sorted(set(song) - set(files))
     if missing:
         raise ManifestError(f"{clips / f'{missing[0]}.mp3'}: annotated song has no audio ({len(missing)} missing)")
     return pd.DataFrame({
-        "clip_id": raw["song_id"].map(lambda i: f"{int(i):04d}"),
-        "path": raw["song_id"].map(files),
-        "arousal": raw["mean_arousal"].astype(float) / 9.0,
-        "valence": raw["mean_valence"].astype(float) / 9.0,
+        "clip_id": song.map(lambda i: f"{i:04d}"),
+        "path": song.map(files),
+        "arousal": _numbers(raw["mean_arousal"], table, "mean_arousal", integer=False) / 9.0,
+        "valence": _numbers(raw["mean_valence"], table, "mean_valence", integer=False) / 9.0,
     })
 
 
@@ -348,13 +366,13 @@ def jamendo_vocal(root: Path, **_: Any) -> pd.DataFrame:
     Each .lab line is ``start end sing|nosing``; every line becomes one clip ``<track>_<k>``,
     a segment of the track (start/end), not a new file. Label: sing or nosing.
     """
-    labs = {p.stem: p for p in root.rglob("*.lab")}
+    labs = {p.stem: p for p in root.rglob("*.lab") if not is_hidden(p, root)}
     if not labs:
         raise ManifestError(f"{root}: no .lab file found; the root must hold the label files and train/, valid/, test/")
     rows = []
     for split in SPLITS:
         folder = _require(root / split, f"Jamendo {split} folder", "the root must hold train/, valid/ and test/")
-        for audio in _audio_files(folder):
+        for audio in audio_files_below(folder):
             lab = labs.get(audio.stem)
             if lab is None:
                 raise ManifestError(f"{audio}: no {audio.stem}.lab label file under {root}")
@@ -372,15 +390,17 @@ def jamendo_vocal(root: Path, **_: Any) -> pd.DataFrame:
 def urbansound8k(root: Path, **_: Any) -> pd.DataFrame:
     """UrbanSound8K: ``metadata/UrbanSound8K.csv`` and ``audio/fold<k>/``; the official 10 folds."""
     table = _require(root / "metadata" / "UrbanSound8K.csv", "UrbanSound8K metadata", "the root must hold metadata/ and audio/")
-    raw = pd.read_csv(table, dtype={"slice_file_name": str})
+    raw = pd.read_csv(table, dtype=str, keep_default_na=False)
     if {"slice_file_name", "fold", "classID", "class"} - set(raw.columns):
         raise ManifestError(f"{table}: columns slice_file_name, fold, classID, class not found (found "
                             f"{list(raw.columns)}); use the official metadata/UrbanSound8K.csv")
+    _filled(raw, ["slice_file_name", "class"], table)
+    fold = _numbers(raw["fold"], table, "fold", integer=True)
     df = pd.DataFrame({
         "clip_id": raw["slice_file_name"].str.rsplit(".", n=1).str[0],
-        "path": "audio/fold" + raw["fold"].astype(str) + "/" + raw["slice_file_name"],
+        "path": "audio/fold" + fold.astype(str) + "/" + raw["slice_file_name"],
         "label": raw["class"],
-        "fold": raw["fold"].astype("int64"),
+        "fold": fold,
     })
     _missing_audio(root, df["path"], "audio/fold1..fold10 must hold the files named in the metadata")
     return df
@@ -436,7 +456,7 @@ def label_files(spec: dict[str, Any]) -> list[str]:
         "msd": [Path(spec.get("split_dir", "")) / f"{s}_{k}" for s in SPLITS
                 for k in ("x_msd_id.txt", "x_filename.txt", "y.npy")],
         "emomusic": [root / spec.get("annotations", "annotations/static_annotations.csv")],
-        "jamendo_vocal": sorted(root.rglob("*.lab")) if root.is_dir() else [],
+        "jamendo_vocal": sorted(p for p in root.rglob("*.lab") if not is_hidden(p, root)) if root.is_dir() else [],
         "urbansound8k": [root / "metadata" / "UrbanSound8K.csv"],
     }.get(kind, [])
     files += [Path(f) if Path(f).is_absolute() else root / f for f in (spec.get("split_files") or {}).values()]
@@ -461,11 +481,24 @@ def missing_data(name: str, spec: dict[str, Any]) -> str | None:
     return None
 
 
-def authors_clip_ids(kind: str, table: pd.DataFrame) -> list[str]:
+def authors_jamendo_id(clip_id: str) -> str:
+    """The id the authors' table gives the Jamendo segment ``<track>_<k>``.
+
+    Their table's ids cut every trailing '.', 'l', 'a' and 'b' off the track's name, as
+    ``str.rstrip('.lab')`` on the .lab file's name does: '05 - Animal' is '05 - Anim' there,
+    '01 - Aura' is '01 - Aur' (8 of the 93 tracks, 331 segments).
+    """
+    track, k = clip_id.rsplit("_", 1)
+    return f"{(track + '.lab').rstrip('.lab')}_{k}"
+
+
+def authors_clip_ids(kind: str, table: pd.DataFrame, clip_ids: Iterable[str]) -> list[str]:
     """The manifest clip_id of each row of the authors' table of a dataset type, in the table's order.
 
     The authors' ``filepath`` and ``id`` columns are mapped to the ids this package's
-    builder gives the same file or segment.
+    builder gives the same file or segment; clip_ids (the manifest's) resolve Jamendo's
+    ids, which the authors' cut track names do not determine. A row whose clip is not
+    among them keeps the authors' id.
     """
     paths = table["filepath"].map(PurePosixPath)
     if kind in ("ballroom_extended", "gtzan_speech_music"):  # .../<Class or music_wav|speech_wav>/<name>.<ext>
@@ -474,7 +507,16 @@ def authors_clip_ids(kind: str, table: pd.DataFrame) -> list[str]:
         ids = [p.stem for p in paths]
     elif kind == "emomusic":
         ids = [f"{int(i):04d}" for i in table["id"]]
-    elif kind in ("jamendo_vocal", "urbansound8k"):  # <track>_<segment>, <slice name>
+    elif kind == "jamendo_vocal":  # <track>_<segment>, the track's name cut
+        ours: dict[str, str] = {}
+        for clip in clip_ids:
+            theirs = authors_jamendo_id(clip)
+            if theirs in ours:
+                raise ManifestError(f"Jamendo segments {ours[theirs]!r} and {clip!r} are both {theirs!r} in the "
+                                    "authors' table; rename one track")
+            ours[theirs] = clip
+        ids = [ours.get(str(i), str(i)) for i in table["id"]]
+    elif kind == "urbansound8k":  # <slice name>
         ids = [str(i) for i in table["id"]]
     else:
         raise ValueError(f"dataset type {kind!r} has no authors' table; types with one: {sorted(AUTHORS_TABLES)}")

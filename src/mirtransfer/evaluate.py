@@ -19,8 +19,10 @@ candidate whose fold mean can no longer reach the best one's is not fitted on it
 remaining folds, which leaves the reported score and parameters unchanged. A candidate
 whose fit is another's (gamma 'auto' is 1/n_features, equal to a grid gamma for 32 or 128
 features) takes that one's scores instead of fitting again (solver ``shared``).
-Unbounded (``bounded=False``), classification scores equal scikit-learn's plain GridSearchCV; SVR scores can differ by
-about 1e-4, because libsvm stops at a tolerance of 1e-3 and the kernel values differ from its own in the last bits.
+Unbounded (``bounded=False``), classification fold scores equal scikit-learn's plain GridSearchCV's; SVR scores can
+differ by about 1e-4, because libsvm stops at a tolerance of 1e-3 and the kernel values differ from its own in the last
+bits. Candidates are ranked by the fold-size-weighted mean (scikit-learn 0.19's ``iid=True``, which the authors' grid
+search used); today's GridSearchCV ranks by the plain mean, which can pick another candidate where folds differ in size.
 
 Bounded fits (``bounded=True``, the workflow's evaluation): libsvm stops after
 LINEAR_SWITCH iterations on a linear-kernel problem (one binary pair of a one-vs-one SVC),
@@ -458,13 +460,15 @@ def interval(fold_scores: list[float], fold_sizes: list[int], kind: str, score: 
 
     Several folds: the folds' standard deviation (ddof 1) and score +- t(0.975, k-1) * sd / sqrt(k),
     a rough interval, since folds share training clips. One split: for accuracy the Wilson
-    interval over its test clips; for R² none. Capped at 1, the metrics' maximum.
+    interval over its test clips; for R² none. Kept within the metric's range: [0, 1] for
+    accuracy, at most 1 for R².
     """
     k = len(fold_scores)
     if k >= 2:
         sd = float(np.std(fold_scores, ddof=1))
         half = float(stats.t.ppf(0.975, k - 1)) * sd / np.sqrt(k)
-        return {"fold_std": sd, "ci95": [score - half, min(score + half, 1.0)], "ci95_method": "t over folds"}
+        low = max(score - half, 0.0) if kind == "classification" else score - half
+        return {"fold_std": sd, "ci95": [low, min(score + half, 1.0)], "ci95_method": "t over folds"}
     if kind == "classification":
         n, z = fold_sizes[0], float(stats.norm.ppf(0.975))
         centre = (score + z * z / (2 * n)) / (1 + z * z / n)

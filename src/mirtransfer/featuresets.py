@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mirtransfer.errors import TaskError
+from mirtransfer.errors import TaskError, UserError
 from mirtransfer.files import atomic_path
 
 METADATA_KEY = b"mirtransfer.features"
@@ -115,7 +115,13 @@ def load(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[str]]
             raise ValueError(f"feature tables {first} ({len(ids)} rows) and {path} ({len(these)} rows) are not aligned: "
                              f"first difference at row {diff}; rebuild them from the same spectrograms")
         values = df.drop(columns="clip_id")
-        blocks.append(values.to_numpy(dtype=np.float64))
+        block = values.to_numpy(dtype=np.float64)
+        if not np.isfinite(block).all():
+            row, col = np.argwhere(~np.isfinite(block))[0]
+            raise UserError(f"feature table {path}: {int((~np.isfinite(block)).any(axis=1).sum())} clips have NaN or "
+                            f"infinite values (first: clip {these[row]!r}, column {values.columns[col]!r}); an SVM "
+                            "cannot use them: rebuild the table, and check the model's training log if it diverged")
+        blocks.append(block)
         columns += list(values.columns)
     assert ids is not None
     return ids, np.concatenate(blocks, axis=1), columns

@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -41,10 +42,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as None: JSON has no such numbers (strict parsers refuse them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(data: Any, path: str | Path) -> None:
-    """Write JSON atomically, keys sorted, for stable diffs."""
+    """Write strict JSON atomically, keys sorted, for stable diffs; an undefined number (NaN) is null."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(json.dumps(_strict(data), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
 
 
 @contextlib.contextmanager

@@ -35,7 +35,34 @@ def make_folds(
     """(train indices, test indices) per fold, in a fixed order.
 
     setting: where n_folds comes from, named in the error when there are too few clips.
+    Every fit must be possible: a classification fold trains on two classes or more, a
+    regression fold is scored on two clips or more (R²).
     """
+    folds = _folds(protocol, kind, y, n_folds=n_folds, fold=fold, split=split, train_splits=train_splits,
+                   test_splits=test_splits, setting=setting)
+    names = [f"fold {v}" for v in np.unique(fold)] if protocol == "predefined_folds" else (
+        ["the train/test split"] if protocol == "train_test" else [f"fold {k}" for k in range(1, len(folds) + 1)])
+    for name, (train, test) in zip(names, folds):
+        if kind == "classification" and len(np.unique(y[train])) < 2:
+            raise TaskError(f"{name} trains on one class only ({str(y[train][0])!r}); a classifier needs two or more: "
+                            "add clips of other classes to its training clips, or change the protocol")
+        if kind == "regression" and len(test) < 2:
+            raise TaskError(f"{name} is scored on {len(test)} clip; R² needs two or more: change the folds or splits")
+    return folds
+
+
+def _folds(
+    protocol: str,
+    kind: str,
+    y: np.ndarray,
+    *,
+    n_folds: int,
+    fold: np.ndarray | None,
+    split: np.ndarray | None,
+    train_splits: tuple[str, ...],
+    test_splits: tuple[str, ...],
+    setting: str,
+) -> list[Fold]:
     if protocol == "kfold":
         if kind == "classification":
             classes, counts = np.unique(y, return_counts=True)

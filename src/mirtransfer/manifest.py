@@ -35,7 +35,10 @@ def finalize(df: pd.DataFrame, name: str) -> pd.DataFrame:
         raise ManifestError(f"dataset {name!r}: no clips found")
     dup = df["clip_id"][df["clip_id"].duplicated()]
     if not dup.empty:
-        raise ManifestError(f"dataset {name!r}: clip_id {dup.iloc[0]!r} occurs more than once ({len(dup)} duplicates); give segments distinct ids")
+        paths = df.loc[df["clip_id"] == dup.iloc[0], "path"].tolist()
+        raise ManifestError(f"dataset {name!r}: clip_id {dup.iloc[0]!r} occurs more than once ({len(dup)} duplicates), "
+                            f"from {' and '.join(map(repr, paths))}; keep one of each file (remove or rename the "
+                            "other), or give segments distinct ids")
     df = df.copy()
     for column in BASE_COLUMNS:
         if column not in df.columns:

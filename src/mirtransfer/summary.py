@@ -5,7 +5,8 @@ compared with the task's best and with ``mfcc``, paired over the same folds (a p
 t-test on the fold scores) or, for a single train/test split, over the same test clips
 (McNemar's exact test for accuracy, a paired t-test on squared errors for R²). Folds share
 training clips, so the fold test is optimistic about differences; with few folds it has
-little power. A p-value of 0.05 or more reads "not distinguishable", not "equal".
+little power. The clip tests take the test clips as independent, which segments of one
+recording (Jamendo) are not. A p-value of 0.05 or more reads "not distinguishable", not "equal".
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ ALPHA = 0.05
 
 
 def paired_p(a: dict, b: dict) -> float:
-    """Two-sided p-value of the difference between two cells of one task (see the module's docstring)."""
-    if len(a["fold_scores"]) != len(b["fold_scores"]):
+    """Two-sided p-value of the difference between two cells of one task (see the module's docstring).
+
+    NaN where the cells were not scored on the same clips and folds (other clip counts or fold
+    sizes). Fold differences without spread (the same nonzero difference on every fold) leave
+    the t-test undefined; the exact sign test over the folds is used instead.
+    """
+    if len(a["fold_scores"]) != len(b["fold_scores"]) or any(
+            a.get(key) != b.get(key) for key in ("n_clips", "fold_sizes")):
         return float("nan")
     if len(a["fold_scores"]) >= 2:
         x, y = np.asarray(a["fold_scores"]), np.asarray(b["fold_scores"])
@@ -41,8 +48,8 @@ def paired_p(a: dict, b: dict) -> float:
     d = x - y
     if not d.any():
         return 1.0
-    if np.std(d) == 0:  # the same nonzero difference everywhere
-        return 0.0
+    if np.ptp(d) <= 1e-12 * np.abs(d).max():  # the same nonzero difference everywhere, up to rounding
+        return float(stats.binomtest(int((d > 0).sum()), int((d != 0).sum()), 0.5).pvalue)
     return float(stats.ttest_rel(x, y).pvalue)
 
 
@@ -96,7 +103,9 @@ def collect(paths: list[str | Path], published: dict[str, float] | None = None) 
             "capped_fits": r.get("solvers", {}).get("capped", 0),
             "chosen_capped": r.get("chosen_capped", False),
         })
-    df = compare(pd.DataFrame(rows), cells)
+    df = pd.DataFrame(rows)
+    df[["fold_std", "ci95_low", "ci95_high"]] = df[["fold_std", "ci95_low", "ci95_high"]].astype(float)  # null: NaN
+    df = compare(df, cells)
     if published is not None:
         df["published"] = [published.get(f"{t}/{f}", np.nan) for t, f in zip(df["task"], df["feature_set"])]
         df["published_diff"] = df["score"] - df["published"]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mirtransfer.audio import SUPPORTED_SUFFIXES, AudioError, load_mono
+from mirtransfer.audio import SUPPORTED_SUFFIXES, AudioError, audio_files_below, load_mono
 from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path
 from mirtransfer.frontend import ExcerptPolicy
@@ -40,7 +40,7 @@ def audio_files(paths: Iterable[str | Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in SUPPORTED_SUFFIXES)
+            files += audio_files_below(p)
         elif p.exists():
             files.append(p)
         else:

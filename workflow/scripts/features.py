@@ -5,6 +5,7 @@ import torch
 from mirtransfer.datasets import authors_clip_ids
 from mirtransfer.features import extract
 from mirtransfer.files import script_logging
+from mirtransfer.meltable import MelTable
 
 with script_logging(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
@@ -12,7 +13,8 @@ with script_logging(snakemake.log[0]) as log:
     authors = None
     if "authors_table" in snakemake.input.keys():
         table = pd.read_csv(snakemake.input.authors_table, index_col=0)
-        authors = authors_clip_ids(snakemake.params.dataset_type, table)
+        clip_ids = MelTable(list(snakemake.input.mel)).index()["clip_id"]
+        authors = authors_clip_ids(snakemake.params.dataset_type, table, clip_ids)
     extract(
         list(snakemake.input.mel),
         list(snakemake.output),

@@ -8,8 +8,9 @@ from mirtransfer.files import atomic_path, script_logging
 from mirtransfer.reproduction import compare_features
 
 with script_logging(snakemake.log[0]) as log:
-    authors_ids = authors_clip_ids(snakemake.params.dataset_type, pd.read_csv(snakemake.input.table, index_col=0))
     ours = [read_features(path)[0] for path in snakemake.input.ours]
+    table = pd.read_csv(snakemake.input.table, index_col=0)
+    authors_ids = authors_clip_ids(snakemake.params.dataset_type, table, ours[0]["clip_id"])
     layers, unmatched = compare_features(ours, [np.load(path) for path in snakemake.input.authors], authors_ids)
     with atomic_path(snakemake.output.table) as tmp:
         layers.to_csv(tmp, index=False)
