@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# A pipe fails when any of its commands fails (`snakemake --dag | dot` must not write an empty picture).
+SHELL := bash
+.SHELLFLAGS := -o pipefail -ec
 
 .PHONY: demo test lint report dag clean-demo
 

@@ -1,8 +1,18 @@
 # mirtransfer: transfer learning for music classification and regression
 # (after Choi, Fazekas, Sandler and Cho, ISMIR 2017). See README.md.
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The project's package comes from this checkout's src/: here, and in every job's script,
+# also in the conda environment of `--software-deployment-method conda` (envs/), which does
+# not install it (PYTHONPATH is set here for the jobs, which inherit it; not asked of the user).
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.getenv("PYTHONPATH")])))
 
 
 # The demo config, unless --configfile names another (config/paper.yaml): a named
@@ -23,6 +33,12 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/mfcc.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/reproduction.smk"
+
+
+# Downloads run where Snakemake runs, not as cluster jobs: compute nodes often have no internet.
+localrules:
+    choi2017_download,
+    choi2017_model_download,
 
 
 rule all:

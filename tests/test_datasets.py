@@ -15,7 +15,7 @@ import pytest
 
 import miniatures
 from mirtransfer.datasets import (BALLROOM_CLASSES, EXPECTED_CLIPS, FAULT_FILTERED, GTZAN_GENRES, authors_clip_ids,
-                                  build_manifest, count_warning, label_files)
+                                  build_manifest, count_warning, label_files, missing_data)
 from mirtransfer.manifest import ManifestError, label_kind
 
 
@@ -278,3 +278,15 @@ def _layout(root: Path, files: dict[str, bytes | str]) -> Path:
 def test_layout_faults_name_the_file_and_the_fix(tmp_path, kind, files, options, message):
     with pytest.raises(ManifestError, match=message):
         build(kind, _layout(tmp_path, files), **options)
+
+
+def test_missing_label_files_are_named_before_any_job(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    spec = {"type": "csv", "root": str(tmp_path), "table": "labels.csv"}
+    assert missing_data("x", spec) == (f"datasets.x (csv): table {tmp_path / 'labels.csv'} not found; fix the path "
+                                       "(relative to the root, or absolute)")
+    (tmp_path / "labels.csv").write_text("path\na.wav\n")
+    assert missing_data("x", spec) is None
+    spec["split_files"] = {"train": "lists/train.txt", "valid": str(tmp_path / "valid.txt"), "test": "labels.csv"}
+    assert f"split_files.train {tmp_path / 'lists' / 'train.txt'}, split_files.valid {tmp_path / 'valid.txt'} not found" \
+        in missing_data("x", spec)

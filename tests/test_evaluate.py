@@ -338,7 +338,7 @@ def test_feature_set_parsing():
     assert featuresets.parse("mfcc+random:24") == [featuresets.Part("mfcc"), featuresets.Part("random", (2, 4))]
     for bad, message in [("convnet:31", "layers must be distinct and ascending"),
                          ("convnet:113", "layers must be distinct and ascending"),
-                         ("convnet:6", "part 'convnet:6' is not '<extractor>' or '<extractor>:<layers 1-5>'"),
+                         ("convnet:6", "part 'convnet:6' is not 'mfcc' or '<extractor>:<layers 1-5>'"),
                          ("conv net", "part 'conv net' is not"), ("convnet:", "part 'convnet:' is not"),
                          ("mfcc+mfcc", "names an extractor twice")]:
         with pytest.raises(ValueError, match=f"^{re.escape(f'feature set {bad!r}')}.*{re.escape(message)}"):

@@ -7,7 +7,10 @@ import os
 import re
 import shutil
 import subprocess
+import sysconfig
 import time
+import venv
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -43,12 +46,27 @@ def test_demo_config_dry_run():
     ({"datasets": {"x": {"type": "csv", "root": "data"}}}, "'table' is a required property"),
     ({"melspec": {"dtype": "int8"}}, "'int8' is not one of"),
     ({"models": {"c": {"type": "choi2017", "optional": True}}}, "'path' is a dependency of 'optional'"),
+    ({"models": {"m": {"type": "choi2017paper"}}}, "models.m.type: 'choi2017paper' is not one of"),
+    ({"models": {"m": {"dataset": "x", "seed": -1}}}, "models.m.seed: -1 is less than the minimum of 0"),
+    ({"fail_on_bad_audio": None}, "top level: 'fail_on_bad_audio' is a required property; see config/README.md"),
 ])
 def test_bad_config_is_refused_with_its_key(tmp_path, change, message):
     write_config(tmp_path, **change)
     result = run_snakemake(tmp_path, "-n")
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+    assert len((result.stdout + result.stderr).splitlines()) < 20  # the key and the fault, not the whole schema
+
+
+def test_feature_set_mistakes_are_refused_by_the_dry_run(tmp_path):
+    evaluation = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["evaluation"]
+    write_config(tmp_path, evaluation={**evaluation, "feature_sets": ["convnet", "mfcc", "mfcc", "mfcc:1"]})
+    result = run_snakemake(tmp_path, "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "evaluation.feature_sets: ['mfcc'] listed twice; list each once" in output
+    assert "feature set 'convnet': give 'convnet' its layers, e.g. convnet:12345" in output
+    assert "feature set 'mfcc:1': mfcc has no layers; write mfcc" in output
 
 
 def test_config_mistakes_name_the_file_and_the_fix(tmp_path):
@@ -363,3 +381,26 @@ def test_optional_model_missing_is_left_out(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "models.choi2017: nowhere/model_best.hdf5 does not exist" in result.stdout + result.stderr
     assert "choi2017_convert" not in result.stdout and "tag " not in result.stdout
+
+
+def test_jobs_import_the_package_from_the_checkout_without_an_install(tmp_path):
+    """A Python that has the dependencies but not the package (as the conda environment of
+    envs/, which cannot install it) runs the workflow: the Snakefile puts src/ on the path
+    of Snakemake and of every job's script."""
+    venv.create(tmp_path / "env", with_pip=False)
+    python = tmp_path / "env" / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    absent = subprocess.run([python, "-c", "import mirtransfer"], capture_output=True, text=True, env=clean)
+    assert absent.returncode != 0 and "No module named 'mirtransfer'" in absent.stderr
+    config = write_config(tmp_path)
+    demo_root = str(tmp_path / "demo")
+    text = (tmp_path / "config" / "config.yaml").read_text().replace(config["demo"]["root"], demo_root)
+    (tmp_path / "config" / "config.yaml").write_text(text)
+    run = subprocess.run([python, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                          "--cores", "2", "results/demo_genre/manifest.parquet"],
+                         capture_output=True, text=True, env=clean, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert (tmp_path / "results" / "demo_genre" / "manifest.parquet").is_file()

@@ -478,6 +478,12 @@ def missing_data(name: str, spec: dict[str, Any]) -> str | None:
         found = sorted(p.name for p in root.iterdir())[:8] if root.is_dir() else []
         return (f"datasets.{name} ({spec['type']}): root {root} does not hold {', '.join(lacking)} (it holds {found}); "
                 f"is the root one folder too deep or too high? It must hold {', '.join(LAYOUTS[spec['type']])}")
+    named = {"table": spec.get("table"), "annotations": spec.get("annotations"),
+             **{f"split_files.{split}": path for split, path in (spec.get("split_files") or {}).items()}}
+    absent = [f"{key} {root / path}" for key, path in named.items() if path and not (root / path).is_file()]
+    if absent:
+        return (f"datasets.{name} ({spec['type']}): {', '.join(absent)} not found; fix the path (relative to the "
+                "root, or absolute)")
     return None
 
 

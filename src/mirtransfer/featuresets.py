@@ -69,7 +69,7 @@ def parse(name: str) -> list[Part]:
     for text in name.split("+"):
         m = _PART.match(text)
         if not m:
-            raise ValueError(f"feature set {name!r}: part {text!r} is not '<extractor>' or '<extractor>:<layers 1-5>'")
+            raise ValueError(f"feature set {name!r}: part {text!r} is not 'mfcc' or '<extractor>:<layers 1-5>'")
         layers = tuple(int(d) for d in m["layers"] or "")
         if len(set(layers)) != len(layers) or list(layers) != sorted(layers):
             raise ValueError(f"feature set {name!r}: layers must be distinct and ascending, e.g. convnet:135")

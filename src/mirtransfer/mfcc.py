@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from mirtransfer.featuresets import write_table
 from mirtransfer.frontend import ExcerptPolicy, FrontEnd
@@ -58,6 +59,7 @@ def extract_mfcc(
     if audio not in AUDIO:
         raise ValueError(f"mfcc.audio must be one of {AUDIO}, not {audio!r}")
     log = logger or logging.getLogger("mirtransfer")
+    torch.set_num_threads(1)  # the job's threads work on clips in parallel (resampling runs in torch)
     fe, policy = FrontEnd.from_dict(frontend), ExcerptPolicy(**excerpts)
     manifest, meta = read_manifest(manifest_path)
     table = MelTable(mel_paths)

@@ -37,10 +37,12 @@ rule choi2017_convert:
         model="|".join(CHOI2017_MODELS) or "^$",
     log:
         log_path("models/{model}/convert.log"),
+    benchmark:
+        benchmark_path("models/{model}/convert.tsv")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=rule_resources("choi2017_convert", "mem_mb", 2000),
+        runtime=rule_resources("choi2017_convert", "runtime", 10),
     conda:
         "../../envs/mirtransfer.yaml"
     script:

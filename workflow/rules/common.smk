@@ -1,6 +1,8 @@
 # Config validation and the helper functions shared by the rule files.
 import os
 
+from jsonschema import ValidationError
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -17,7 +19,14 @@ for _path in workflow.configfiles:
         raise ValueError(f"{_path}: a key is given twice, and YAML would keep only the last: "
                          f"{'; '.join(_duplicates)}; merge the two blocks")
 
-validate(config, schema="../schemas/config.schema.yaml")
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as err:  # one line: the key and what is wrong (not the whole schema and config)
+    invalid = err.__context__  # the schema's error, raised inside Snakemake's validate
+    if not isinstance(invalid, ValidationError):
+        raise
+    where = ".".join(map(str, invalid.absolute_path)) or "top level"
+    raise WorkflowError(f"{CONFIG_FILES}: {where}: {invalid.message}; see config/README.md") from None
 
 # Where this config's outputs go: results/, logs/ and benchmarks/ by default; with
 # `results: <folder>`, everything under that folder, so two experiments live side by side.
@@ -177,7 +186,10 @@ def check_references():
         problems.append(f"reproduction.extractor: {REPRODUCTION['extractor']!r} is not a key of extractors")
     if tagging and tagging["model"] not in config["models"]:
         problems.append(f"tagging.model: {tagging['model']!r} is not a key of models")
-    for name in feature_sets() if TASKS else []:
+    names = feature_sets() if TASKS else []
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"evaluation.feature_sets: {twice} listed twice; list each once")
+    for name in names:
         try:
             parts = featuresets.parse(name)
         except ValueError as err:
@@ -186,6 +198,10 @@ def check_references():
         for part in parts:
             if part.extractor != "mfcc" and part.extractor not in config["extractors"]:
                 problems.append(f"feature set {name!r}: {part.extractor!r} is not mfcc or a key of extractors")
+            elif part.extractor != "mfcc" and not part.layers:
+                problems.append(f"feature set {name!r}: give {part.extractor!r} its layers, e.g. {part.extractor}:12345")
+            elif part.extractor == "mfcc" and part.layers:
+                problems.append(f"feature set {name!r}: mfcc has no layers; write mfcc")
     if problems:
         raise ValueError(f"{CONFIG_FILES}: " + "; ".join(problems))
 

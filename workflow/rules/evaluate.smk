@@ -79,10 +79,12 @@ rule summary:
         compared=bool(REPRODUCTION.get("extractor")),
     log:
         log_path("summary/summary.log"),
+    benchmark:
+        benchmark_path("summary/summary.tsv")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=rule_resources("summary", "mem_mb", 2000),
+        runtime=rule_resources("summary", "runtime", 10),
     conda:
         "../../envs/mirtransfer.yaml"
     script:

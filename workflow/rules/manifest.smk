@@ -14,10 +14,12 @@ rule manifest:
         spec=lambda wildcards: dataset_spec(wildcards.dataset),
     log:
         log_path("{dataset}/manifest.log"),
+    benchmark:
+        benchmark_path("{dataset}/manifest.tsv")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=rule_resources("manifest", "mem_mb", 2000),
+        runtime=rule_resources("manifest", "runtime", 30),
     conda:
         "../../envs/mirtransfer.yaml"
     script:

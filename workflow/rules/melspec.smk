@@ -42,10 +42,12 @@ rule melspec_summary:
         summary=result_path("{dataset}/summary.json"),
     log:
         log_path("{dataset}/melspec_summary.log"),
+    benchmark:
+        benchmark_path("{dataset}/melspec_summary.tsv")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=rule_resources("melspec_summary", "mem_mb", 1000),
+        runtime=rule_resources("melspec_summary", "runtime", 10),
     conda:
         "../../envs/mirtransfer.yaml"
     script:

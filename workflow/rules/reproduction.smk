@@ -95,10 +95,12 @@ rule reproduction_features:
         dataset_type=lambda wildcards: dataset_spec(wildcards.dataset)["type"],
     log:
         log_path("reproduction/features/{dataset}/{extractor}.log"),
+    benchmark:
+        benchmark_path("reproduction/features/{dataset}/{extractor}.tsv")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=rule_resources("reproduction_features", "mem_mb", 4000),
+        runtime=rule_resources("reproduction_features", "runtime", 20),
     conda:
         "../../envs/mirtransfer.yaml"
     script:

@@ -15,6 +15,8 @@ rule tag:
         duration=lambda wildcards: config["tagging"].get("duration"),
     log:
         log_path("tags/{model}.log"),
+    benchmark:
+        benchmark_path("tags/{model}.tsv")
     threads: rule_resources("tag", "threads", 2)
     resources:
         mem_mb=rule_resources("tag", "mem_mb", 2000),
