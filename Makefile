@@ -35,8 +35,9 @@ dag: $(BIN)/.installed
 	@command -v dot >/dev/null || { echo "installing graphviz (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }
 	mkdir -p $(DAG_DIR)
-	$(BIN)/snakemake --configfile $(CONFIGFILE) --forceall --dag | dot -Tsvg > $(DAG_DIR)/dag.svg
-	$(BIN)/snakemake --configfile $(CONFIGFILE) --forceall --rulegraph | dot -Tsvg > $(DAG_DIR)/rulegraph.svg
+	$(BIN)/snakemake --configfile $(CONFIGFILE) --forceall --dag | dot -Tsvg > $(DAG_DIR)/dag.svg.tmp
+	$(BIN)/snakemake --configfile $(CONFIGFILE) --forceall --rulegraph | dot -Tsvg > $(DAG_DIR)/rulegraph.svg.tmp
+	mv $(DAG_DIR)/dag.svg.tmp $(DAG_DIR)/dag.svg && mv $(DAG_DIR)/rulegraph.svg.tmp $(DAG_DIR)/rulegraph.svg
 	@echo "wrote $(DAG_DIR)/dag.svg and $(DAG_DIR)/rulegraph.svg"
 
 ## Run the test suite.

@@ -351,6 +351,11 @@ def test_make_dag_draws_the_dag_and_rule_graph(tmp_path):
         svg = (tmp_path / name).read_text()
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     assert "melspec" in (tmp_path / "rulegraph.svg").read_text()
+    # A config whose DAG cannot be built (its datasets are missing) fails, and leaves no picture.
+    failed = subprocess.run(["make", "-C", str(REPO), "dag", f"DAG_DIR={tmp_path / 'paper'}", "CONFIGFILE=config/paper.yaml"],
+                            capture_output=True, text=True, timeout=900)
+    assert failed.returncode != 0 and "are missing" in failed.stdout + failed.stderr
+    assert not (tmp_path / "paper" / "dag.svg").exists()
 
 
 def test_choi2017_model_download_and_conversion(tmp_path, choi2017_hdf5):
