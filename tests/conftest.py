@@ -76,7 +76,7 @@ def shared_file(path: Path) -> Path:
     """A file of ../shared/choi2017: fail in CI when it is missing, skip elsewhere."""
     if not path.exists():
         message = f"reference file missing: expected {path} (the authors' artefacts beside the repository)"
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
             pytest.fail(message)
         pytest.skip(message)
     return path

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -324,12 +325,30 @@ def test_weighted_mean_uses_fold_sizes():
 def test_nested_mode():
     X, y = toy("classification", n=60)
     folds = make_folds("kfold", "classification", y, n_folds=3)
-    nested = evaluate(X, y, folds, "classification", mode="nested", inner_folds=3)
+    nested = evaluate(X, y, folds, "classification", mode="nested", inner_folds=3, bounded=False)
     paper = evaluate(X, y, folds, "classification", mode="paper")
     assert len(nested["fold_scores"]) == 3 and len(nested["best_params"]) == 3
     assert 0.3 < nested["score"] <= paper["score"] + 1e-12  # selection on the reported folds is optimistic
     assert nested["mode"] == "nested" and paper["mode"] == "paper"
     assert len(paper_grid((False,))) == 32
+    # Against scikit-learn: on each outer fold, the chosen candidate is best on stratified inner folds of the
+    # outer training clips alone (mean over inner folds weighted by their sizes), and its outer score is its
+    # pipeline refitted on all of them.
+    pipe, grid = sklearn_grid("classification")
+    for (train, test), params, outer_score in zip(folds, nested["best_params"], nested["fold_scores"], strict=True):
+        inner = list(StratifiedKFold(3).split(X[train], y[train]))
+        search = GridSearchCV(pipe, grid, cv=inner).fit(X[train], y[train])
+        sizes = np.array([len(te) for _, te in inner])
+        means = {}
+        for i, p in enumerate(search.cv_results_["params"]):
+            key = (not isinstance(p["scaler"], str), p["svm__kernel"], p["svm__C"], p.get("svm__gamma"))
+            means[key] = np.dot([search.cv_results_[f"split{k}_test_score"][i] for k in range(3)], sizes) / sizes.sum()
+        ours = (params["scale"], params["kernel"], params["C"], params["gamma"])
+        assert means[ours] == pytest.approx(max(means.values()), abs=1e-12)
+        theirs = {"scaler": StandardScaler() if ours[0] else "passthrough", "svm__kernel": ours[1], "svm__C": ours[2],
+                  **({"svm__gamma": ours[3]} if ours[3] is not None else {})}
+        refit = clone(pipe).set_params(**theirs).fit(X[train], y[train])
+        assert outer_score == pytest.approx(refit.score(X[test], y[test]), abs=1e-12)
 
 
 def test_feature_set_parsing():
@@ -442,6 +461,23 @@ def test_paired_comparisons_by_hand():
     # Cells scored on other clips or folds are not compared.
     assert np.isnan(summary.paired_p({**a, "n_clips": 40}, {**b, "n_clips": 41}))
     assert np.isnan(summary.paired_p({**a, "fold_sizes": [10] * 4}, {**b, "fold_sizes": [9, 10, 10, 11]}))
+
+
+def test_summary_compares_every_set_with_the_best_and_with_mfcc():
+    """Three cells of one task over 4 equal folds. Differences with the best (convnet:1): convnet:2 0.1, 0.2, 0,
+    0.1 (p 0.0917, above); mfcc 0.4, 0.3, 0.1, 0.4: mean 0.3, sd 0.141421, t = 4.242641 on 3 degrees of freedom.
+    convnet:2 against mfcc: 0.3, 0.1, 0.1, 0.3: mean 0.2, sd 0.115470, t = 3.464102."""
+    from scipy import stats
+
+    folds = {"convnet:1": [0.9, 0.8, 0.7, 0.9], "convnet:2": [0.8, 0.6, 0.7, 0.8], "mfcc": [0.5, 0.5, 0.6, 0.5]}
+    cells = [{"fold_scores": f, "kind": "classification", "n_clips": 40, "fold_sizes": [10] * 4} for f in folds.values()]
+    df = pd.DataFrame({"task": "t", "feature_set": list(folds), "score": [np.mean(f) for f in folds.values()]})
+    out = summary.compare(df, cells).set_index("feature_set")
+    p_mfcc, p_two = 2 * stats.t.sf(4.242641, 3), 2 * stats.t.sf(3.464102, 3)
+    assert out["p_vs_best"].tolist() == pytest.approx([1.0, 0.0917, p_mfcc], abs=1e-4)
+    assert out["distinguishable_from_best"].tolist() == [False, False, True]
+    assert out["diff_vs_mfcc"].tolist() == pytest.approx([0.3, 0.2, 0.0])
+    assert out["p_vs_mfcc"].tolist() == pytest.approx([p_mfcc, p_two, 1.0], abs=1e-6)
 
 
 def test_selection_on_a_valid_split(scored_dataset):

@@ -151,6 +151,31 @@ def test_uncompressed_tables_read_as_views_of_the_file(tmp_path, dataset):
     np.testing.assert_array_equal(a.read_clip(clip), b.read_clip(clip))
 
 
+def test_tables_written_elsewhere_read_their_own_column_or_are_refused(tmp_path, dataset):
+    """A table rewritten outside the workflow: a struct column before mel (Arrow's column 1 is Parquet's
+    columns 1 and 2) still reads mel's bytes; a nullable mel column with a null row is refused."""
+    root, manifest, _, _ = dataset
+    plain = tmp_path / "plain.parquet"
+    MelExtractor(FE, ExcerptPolicy(), dtype="float16", batch_size=4).run(manifest, root, plain)
+    table = pq.read_table(plain)
+    width = table.schema.field("mel").type.byte_width
+    info = pa.StructArray.from_arrays([pa.array(np.arange(len(table), dtype=np.int32)),
+                                       pa.array([b"\x00" * width] * len(table), pa.binary(width))], names=["a", "b"])
+    moved = pa.table({"clip_id": table["clip_id"], "info": info, "mel": table["mel"], "excerpt": table["excerpt"]})
+    pq.write_table(moved.replace_schema_metadata(table.schema.metadata), tmp_path / "moved.parquet", compression="none",
+                   use_dictionary=False, write_statistics=False)
+    original, other = MelTable([plain]), MelTable([tmp_path / "moved.parquet"])
+    everything = list(range(original.num_rows))
+    np.testing.assert_array_equal(other.take(everything).mel, original.take(everything).mel)
+    values = table["mel"].combine_chunks()
+    valid = pa.array([True, False] + [True] * (len(values) - 2)).buffers()[1]  # row 1 null
+    holes = pa.FixedSizeBinaryArray.from_buffers(values.type, len(values), [valid, values.buffers()[1]])
+    nullable = table.set_column(2, pa.field("mel", values.type, nullable=True), holes)
+    pq.write_table(nullable, tmp_path / "nulls.parquet", compression="none", use_dictionary=False)
+    with pytest.raises(UserError, match=r"nulls\.parquet: row group 0 has 1 rows without a spectrogram \(null\)"):
+        MelTable([tmp_path / "nulls.parquet"]).read_row_group(0, 0)
+
+
 def test_strict_mode_fails_and_leaves_no_output(tmp_path, dataset):
     root, manifest, _, _ = dataset
     out = tmp_path / "mel.parquet"

@@ -84,6 +84,9 @@ def test_paper_dag_on_miniatures_through_the_slurm_profile(paper_data):
     cell_mem = {int(re.search(r"mem_mb=(\d+)", r)[1]) for rule, r in jobs if rule == "reproduction_cell"}
     # a dry run shows every job with one thread; the estimate follows each task's clips
     assert cell_mem == {cell_memory_mb(task, 1) for task in TASKS} and max(cell_mem) == cell_memory_mb("urbansound", 1)
+    # By hand: a float64 matrix of urbansound's 8,732 clips squared is 8 x 8,732^2 / 2^20 = 581.7 MB; two of all
+    # clips and three per thread, 200 MB per thread and 1,000 MB besides.
+    assert (cell_memory_mb("urbansound", 1), cell_memory_mb("urbansound", 2)) == (4108, 6053)
     gpu_rules = {rule for rule, resources in jobs if re.search(r"\bgpu=1\b", resources)}
     assert gpu_rules == {"train", "features"}
     assert all("gpu=1" in resources for rule, resources in jobs if rule in ("train", "features"))

@@ -29,11 +29,13 @@ def views(path) -> list[list[np.ndarray] | None]:
     return [plain_pages(mapped, metadata, g, 1) for g in range(metadata.num_row_groups)]
 
 
-@pytest.mark.parametrize("version, batch, group", list(itertools.product(["1.0", "2.0"], [1024, 3], [5, 23, 100])))
-def test_pages_are_the_values_pyarrow_decodes(tmp_path, version, batch, group):
-    # write_batch_size 3 with a 100-byte page size: a page per 3 values, several per row group.
+@pytest.mark.parametrize("version, batch, group, statistics",
+                         list(itertools.product(["1.0", "2.0"], [1024, 3], [5, 23, 100], [["id"], True])))
+def test_pages_are_the_values_pyarrow_decodes(tmp_path, version, batch, group, statistics):
+    # write_batch_size 3 with a 100-byte page size: a page per 3 values, several per row group. Statistics of
+    # the binary column put its min and max values (byte strings) in each page header.
     path = tmp_path / "t.parquet"
-    data = write(path, compression="none", use_dictionary=["id"], write_statistics=["id"], data_page_version=version,
+    data = write(path, compression="none", use_dictionary=["id"], write_statistics=statistics, data_page_version=version,
                  data_page_size=100, write_batch_size=batch, row_group_size=group)
     got = views(path)
     assert all(pages is not None for pages in got)

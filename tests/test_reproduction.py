@@ -6,7 +6,6 @@ CI must have them: there a missing folder fails the tests; elsewhere they are sk
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -14,25 +13,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_snakemake, shared_file
 from mirtransfer.errors import UserError
 from mirtransfer.files import download, sha256
 from mirtransfer.folds import make_folds
-from mirtransfer.reproduction import (LAYER5_CAUSE, TASKS, cell_files, legacy_stratified_folds, likely_cause,
-                                      published_cells, published_scores, read_checksums, reproduce_cell, reproduce_task,
-                                      summarize)
+from mirtransfer.reproduction import (LAYER5_CAUSE, TASKS, cell_files, compare_features, legacy_stratified_folds,
+                                      likely_cause, published_cells, published_scores, read_checksums, reproduce_cell,
+                                      reproduce_task, summarize)
 
 SHARED = REPO.parent / "shared" / "choi2017"
 
 
 @pytest.fixture(scope="module")
 def choi2017():
-    if not (SHARED / "result_transfer").is_dir():
-        message = f"the authors' artefacts are missing: expected them in {SHARED}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return SHARED
+    """The authors' artefacts: their scores, tables and features (fails in CI when one folder is missing)."""
+    for folder in ("result_transfer", "data_feats", "data_csv"):
+        shared_file(SHARED / folder)
+    return shared_file(SHARED / "published_scores.csv").parent
 
 
 def test_published_scores_are_read_from_the_authors_files(choi2017):
@@ -69,7 +66,7 @@ def test_a_cell_without_released_features_is_recorded_not_scored(choi2017, tmp_p
 
 def test_gtzan_genre_reproduces_exactly(choi2017):
     table = reproduce_task(choi2017, "gtzan_genre", n_jobs=2)
-    assert len(table) == 30
+    assert len(table) == 30 and table["reproduced"].notna().all(), table.to_string()  # every cell scored
     drift = table[table["abs_diff"] > 1e-6]
     assert drift.empty, drift.to_string()
 
@@ -149,3 +146,26 @@ def test_ballroom_reproduces_exactly_with_the_authors_folds(choi2017):
     """convnet:3 differs by 7.2e-4 (3 of 4,180 clips) with today's StratifiedKFold, and not at all with the authors'."""
     cell = reproduce_cell(choi2017, "ballroom_extended", "convnet:3", n_jobs=2)
     assert cell["abs_diff"] < 1e-9 and cell["evaluation"]["fold_sizes"][:3] == [423, 423, 422]
+
+
+def test_feature_comparison_on_known_cases():
+    """Ours equal to the authors' (rows in another order, one clip on each side only): r 1, error 0, every
+    nearest row its own; the authors' rows misaligned by one: each clip's nearest row is another's; ours
+    scaled by 1.1: relative error 0.1 (the norm of the difference over the authors' norm)."""
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(12)]
+    layers = [rng.normal(size=(12, 32)) for _ in range(5)]
+    ours = [pd.DataFrame(v[:11], columns=[f"l{k}_{j:02d}" for j in range(32)]).assign(clip_id=ids[:11])
+            for k, v in enumerate(layers, start=1)]
+    order = rng.permutation(12)
+    authors_ids = [ids[i] for i in order] + ["theirs_only"]
+    authors = [np.vstack([v[order], rng.normal(size=(1, 32))]) for v in layers]
+    same, unmatched = compare_features(ours, authors, authors_ids)
+    assert same["clips_matched"].tolist() == [11] * 5
+    assert same["pearson_r"].tolist() == pytest.approx([1.0] * 5) and same["median_relative_error"].max() < 1e-12
+    assert same["nearest_is_self"].tolist() == [1.0] * 5
+    assert sorted(map(tuple, unmatched.to_numpy())) == [("c11", "authors only"), ("theirs_only", "authors only")]
+    shifted, _ = compare_features(ours, [np.roll(a, 1, axis=0) for a in authors], authors_ids)
+    assert shifted["nearest_is_self"].max() == 0.0 and shifted["pearson_r"].max() < 0.5
+    scaled = [o.assign(**{c: o[c] * 1.1 for c in o.columns if c != "clip_id"}) for o in ours]
+    assert compare_features(scaled, authors, authors_ids)[0]["median_relative_error"].tolist() == pytest.approx([0.1] * 5)

@@ -60,6 +60,8 @@ def test_vocabulary_and_targets():
     (lambda m: m.assign(split=m["split"].replace("valid", "dev")),
      r"no usable clip in the source dataset's 'valid' split \(its splits: \['dev', 'test', 'train'\]\)"),
     (lambda m: m.assign(tags=[[] for _ in range(len(m))]), r"^the source dataset has no tags in its train split"),
+    (lambda m: m.assign(split=np.where(m["split"].eq("valid").cumsum().gt(1) & m["split"].eq("valid"), "train", m["split"])),
+     r"no tag is both present and absent among the 1 valid clips"),
 ])
 def test_a_source_without_splits_or_tags_is_a_user_error(source, tmp_path, change, message):
     tmp, shards = source

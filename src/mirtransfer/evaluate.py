@@ -2,7 +2,7 @@
 
 The task's protocol makes the folds (:mod:`mirtransfer.folds`). The grid is the
 paper's: an optional standard scaler (on/off) and SVC or SVR with an rbf kernel (C in
-{0.1, 2, 8, 32}, gamma in {2^-3, ..., 2^-13, 1/n_features}) or a linear kernel (same C):
+{0.1, 2, 8, 32}, gamma in {2^-3, 2^-5, ..., 2^-13, 1/n_features}) or a linear kernel (same C):
 64 candidates.
 
 ``paper`` mode reports the best candidate's fold mean, each fold weighted by its

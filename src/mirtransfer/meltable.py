@@ -182,10 +182,14 @@ class MelTable:
         metadata = self._files[file].metadata
         reader = pq.ParquetFile(self.paths[file], metadata=metadata, memory_map=True, pre_buffer=False)
         storage = np.dtype(DTYPES[self.metadata["dtype"]][0])
-        pages = plain_pages(self._mapped[file], metadata, group, self._files[file].schema_arrow.get_field_index("mel"))
+        leaves = [metadata.schema.column(i).path for i in range(metadata.num_columns)]  # Parquet's columns, not Arrow's
+        pages = plain_pages(self._mapped[file], metadata, group, leaves.index("mel")) if "mel" in leaves else None
         if pages is None:
             table = reader.read_row_group(group, use_threads=False).combine_chunks()
             column = table.column("mel").chunks[0] if table.num_rows else pa.array([], table.schema.field("mel").type)
+            if column.null_count:
+                raise UserError(f"{self.paths[file]}: row group {group} has {column.null_count} rows without a "
+                                "spectrogram (null); rebuild the table with the workflow's melspec rule")
             if pa.types.is_fixed_size_binary(column.type):  # one value per row (mel_column): a view of its buffer
                 width = column.type.byte_width
                 flat = np.frombuffer(column.buffers()[1], dtype=storage, count=len(column) * width // storage.itemsize,

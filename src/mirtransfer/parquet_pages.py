@@ -69,7 +69,8 @@ class _Reader:
             self.pos += 8
             return None
         if kind == _BINARY:
-            self.pos += self.varint()
+            length = self.varint()  # read first: it moves pos past the length itself
+            self.pos += length
             return None
         if kind in (_LIST, _SET):
             head = self.byte()

@@ -26,6 +26,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm import tqdm
 
+from mirtransfer.errors import UserError
 from mirtransfer.files import atomic_path, sha256, write_json
 from mirtransfer.manifest import ManifestError, read_manifest
 from mirtransfer.meltable import MelTable, mel_tensor, to_device
@@ -247,6 +248,11 @@ def train(
         if not stream.targets:
             raise ManifestError(f"{manifest_path}: no usable clip in the source dataset's '{split}' split (its splits: "
                                 f"{sorted(set(manifest['split'].dropna()))}); the source needs train, valid and test clips")
+    valid_targets = np.array(list(streams["valid"].targets.values()))
+    if not ((valid_targets.sum(0) > 0) & (valid_targets.sum(0) < len(valid_targets))).any():
+        raise ManifestError(f"{manifest_path}: no tag is both present and absent among the {len(valid_targets)} valid "
+                            "clips, so their ROC-AUC (early stopping) cannot be computed; add valid clips with and "
+                            "without each tag")
     log.info("source %s: %d tags, train/valid/test clips %s, device %s",
              meta["dataset"], len(vocabulary), [len(s.targets) for s in streams.values()], device)
 
@@ -262,7 +268,8 @@ def train(
     checkpoint_path = Path(checkpoint_path)
     fingerprint = run_fingerprint(config, vocabulary, table, manifest_path)
     if checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        # On the CPU: the optimizer keeps Adam's step counts there (on the GPU each step would wait for them).
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if saved.get("fingerprint") == fingerprint:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -286,6 +293,9 @@ def train(
                 continue  # batch norm needs two samples
             losses.append(train_step(model, optimizer, mel, target, device, use_amp))
         _, prob, truth = predict(model, streams["valid"], device, use_amp)
+        if not np.isfinite(prob).all():
+            raise UserError(f"training diverged in epoch {epoch} (non-finite outputs); lower the model's learning_rate "
+                            f"(now {config.learning_rate}), which starts it afresh")
         valid = tag_metrics(truth, prob, vocabulary)
         record = {"epoch": epoch, "train_loss": float(torch.stack(losses).double().mean()), "valid_roc_auc": valid["roc_auc"],
                   "valid_pr_auc": valid["pr_auc"], "seconds": time.perf_counter() - t0}
