@@ -360,13 +360,18 @@ def emomusic(root: Path, annotations: str = "annotations/static_annotations.csv"
 _LAB = re.compile(r"^\s*(?P<start>[0-9.]+)\s+(?P<end>[0-9.]+)\s+(?P<label>sing|nosing)\s*$")
 
 
+def _lab_files(root: Path) -> list[Path]:
+    """Jamendo's .lab files anywhere under the root (sorted), hidden ones (``._x.lab``) left out."""
+    return sorted(p for p in root.rglob("*.lab") if not is_hidden(p, root))
+
+
 def jamendo_vocal(root: Path, **_: Any) -> pd.DataFrame:
     """Jamendo vocal detection: full tracks in ``train/``, ``valid/``, ``test/`` and ``<track>.lab`` files.
 
     Each .lab line is ``start end sing|nosing``; every line becomes one clip ``<track>_<k>``,
     a segment of the track (start/end), not a new file. Label: sing or nosing.
     """
-    labs = {p.stem: p for p in root.rglob("*.lab") if not is_hidden(p, root)}
+    labs = {p.stem: p for p in _lab_files(root)}
     if not labs:
         raise ManifestError(f"{root}: no .lab file found; the root must hold the label files and train/, valid/, test/")
     rows = []
@@ -456,7 +461,7 @@ def label_files(spec: dict[str, Any]) -> list[str]:
         "msd": [Path(spec.get("split_dir", "")) / f"{s}_{k}" for s in SPLITS
                 for k in ("x_msd_id.txt", "x_filename.txt", "y.npy")],
         "emomusic": [root / spec.get("annotations", "annotations/static_annotations.csv")],
-        "jamendo_vocal": sorted(p for p in root.rglob("*.lab") if not is_hidden(p, root)) if root.is_dir() else [],
+        "jamendo_vocal": _lab_files(root) if root.is_dir() else [],
         "urbansound8k": [root / "metadata" / "UrbanSound8K.csv"],
     }.get(kind, [])
     files += [Path(f) if Path(f).is_absolute() else root / f for f in (spec.get("split_files") or {}).values()]

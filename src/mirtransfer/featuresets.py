@@ -116,9 +116,10 @@ def load(paths: Sequence[str | Path]) -> tuple[list[str], np.ndarray, list[str]]
                              f"first difference at row {diff}; rebuild them from the same spectrograms")
         values = df.drop(columns="clip_id")
         block = values.to_numpy(dtype=np.float64)
-        if not np.isfinite(block).all():
-            row, col = np.argwhere(~np.isfinite(block))[0]
-            raise UserError(f"feature table {path}: {int((~np.isfinite(block)).any(axis=1).sum())} clips have NaN or "
+        bad = ~np.isfinite(block)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise UserError(f"feature table {path}: {int(bad.any(axis=1).sum())} clips have NaN or "
                             f"infinite values (first: clip {these[row]!r}, column {values.columns[col]!r}); an SVM "
                             "cannot use them: rebuild the table, and check the model's training log if it diverged")
         blocks.append(block)

@@ -248,9 +248,9 @@ def train(
         if not stream.targets:
             raise ManifestError(f"{manifest_path}: no usable clip in the source dataset's '{split}' split (its splits: "
                                 f"{sorted(set(manifest['split'].dropna()))}); the source needs train, valid and test clips")
-    valid_targets = np.array(list(streams["valid"].targets.values()))
-    if not ((valid_targets.sum(0) > 0) & (valid_targets.sum(0) < len(valid_targets))).any():
-        raise ManifestError(f"{manifest_path}: no tag is both present and absent among the {len(valid_targets)} valid "
+    positives, n_valid = np.sum(list(streams["valid"].targets.values()), axis=0), len(streams["valid"].targets)
+    if not ((positives > 0) & (positives < n_valid)).any():
+        raise ManifestError(f"{manifest_path}: no tag is both present and absent among the {n_valid} valid "
                             "clips, so their ROC-AUC (early stopping) cannot be computed; add valid clips with and "
                             "without each tag")
     log.info("source %s: %d tags, train/valid/test clips %s, device %s",
